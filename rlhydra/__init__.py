@@ -1,0 +1,15 @@
+"""rlhydra: declared reinforcement learning on Hydra, PyTorch, Lightning Fabric and Gymnasium."""
+__version__ = "0.1.0"
+
+from rlhydra.config import AlgorithmConfig, ConfigError  # noqa: E402
+from rlhydra.core.algorithm import Algorithm  # noqa: E402
+from rlhydra.core.episode import Episode  # noqa: E402
+from rlhydra.core.rl_module import RLModule, TorchRLModule  # noqa: E402
+from rlhydra.algorithms.ppo import PPO, PPOConfig  # noqa: E402
+from rlhydra.config.store import register_configs  # noqa: E402
+
+register_configs()
+
+__all__ = [
+    "Algorithm", "AlgorithmConfig", "ConfigError", "Episode", "PPO", "PPOConfig", "RLModule", "TorchRLModule",
+]

@@ -1,0 +1,2 @@
+"""Algorithms; importing this package registers each of them."""
+from rlhydra.algorithms import ppo  # noqa: F401

@@ -1,0 +1,15 @@
+"""PPO: registers itself with the algorithm registry."""
+from rlhydra.algorithms.ppo.algorithm import PPO
+from rlhydra.algorithms.ppo.config import PPOConfig, PPOTrainingConfig
+from rlhydra.algorithms.ppo.module import PPOModule
+from rlhydra.config.registry import AlgorithmSpec, register_algorithm
+
+register_algorithm(AlgorithmSpec(
+    name="ppo",
+    training_config=PPOTrainingConfig,
+    algorithm_class=PPO,
+    default_module="rlhydra.algorithms.ppo.module.PPOModule",
+    action_spaces=("discrete", "continuous"),
+))
+
+__all__ = ["PPO", "PPOConfig", "PPOModule", "PPOTrainingConfig"]

@@ -1,0 +1,86 @@
+"""AlgorithmConfig: the root of the schema, the one object both doors (CLI and Python builder) produce."""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, Mapping
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from rlhydra.config.schema import (
+    CheckpointingConfig,
+    ConfigError,
+    EnvConfig,
+    EnvRunnersConfig,
+    EvaluationConfig,
+    LearnerConfig,
+    LoggerConfig,
+    ReportingConfig,
+    Section,
+    TrainingConfig,
+    default_module,
+    iter_sections,
+)
+
+if TYPE_CHECKING:
+    from rlhydra.core.algorithm import Algorithm
+
+
+@dataclass(eq=False)
+class AlgorithmConfig(Section):
+    """The whole experiment: the Hydra root config and the object the Python builder fills in."""
+
+    algorithm: TrainingConfig = MISSING  # the algorithm's hyperparameters (group `algorithm`)
+    env: EnvConfig = field(default_factory=EnvConfig)  # group `env`
+    env_runners: EnvRunnersConfig = field(default_factory=EnvRunnersConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)  # group `learner`
+    module: Dict[str, Any] = field(default_factory=default_module)  # RLModule by `_target_` (group `module`)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    reporting: ReportingConfig = field(default_factory=ReportingConfig)
+    checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)  # group `logger`
+    seed: int = 0  # seeds python, numpy, torch and the envs
+    total_steps: int = 100_000  # env steps to train for
+
+    # ---- equality and conversion -------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AlgorithmConfig) and self.to_dict() == other.to_dict()
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A plain, JSON-friendly dict of every setting."""
+        return asdict(self)
+
+    def copy(self) -> "AlgorithmConfig":
+        """An unfrozen deep copy."""
+        new = copy.deepcopy(self)
+        for _, section in iter_sections(new):
+            object.__setattr__(section, "_frozen", False)
+        return new
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "AlgorithmConfig":
+        """Rebuild a config from `to_dict()` output (e.g. from a checkpoint), validated by the schema."""
+        from rlhydra.config.registry import get_algorithm_spec
+
+        spec = get_algorithm_spec(data["algorithm"]["name"])
+        schema = OmegaConf.structured(AlgorithmConfig)
+        schema.algorithm = OmegaConf.structured(spec.training_config)
+        return from_hydra(OmegaConf.merge(schema, dict(data)))
+
+    def build(self) -> "Algorithm":
+        """Validate, freeze a copy and build the Algorithm it describes."""
+        from rlhydra.config.registry import get_algorithm_spec
+        from rlhydra.config.validate import validate
+
+        config = self.copy()
+        validate(config)
+        config.freeze()
+        return get_algorithm_spec(config.algorithm.name).algorithm_class(config)
+
+
+def from_hydra(cfg: DictConfig) -> AlgorithmConfig:
+    """Turn a composed (and schema-checked) Hydra config into the AlgorithmConfig dataclass."""
+    obj = OmegaConf.to_object(cfg)
+    if not isinstance(obj, AlgorithmConfig):
+        raise ConfigError(f"root config is {type(obj).__name__}, expected AlgorithmConfig (defaults: rlhydra_config)")
+    return obj

@@ -1,0 +1,122 @@
+"""The Python door: an RLlib-style chained builder that fills in the same AlgorithmConfig dataclass as the CLI."""
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Type
+
+from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.schema import ConfigError, Section, TrainingConfig
+
+if TYPE_CHECKING:
+    from rlhydra.core.algorithm import Algorithm
+
+
+class AlgorithmConfigBuilder:
+    """Chained setters over an AlgorithmConfig; each algorithm subclasses it with its `training_class`."""
+
+    training_class: Type[TrainingConfig]
+
+    def __init__(self) -> None:
+        self.config = AlgorithmConfig(algorithm=self.training_class())
+
+    def environment(
+        self, env: Optional[str] = None, *, env_config: Optional[Mapping[str, Any]] = None, **kwargs: Any
+    ) -> "AlgorithmConfigBuilder":
+        """The env id (`env.id`), its `gymnasium.make` kwargs (`env_config`, RLlib's name) and other `env.*` keys."""
+        if env is not None:
+            self.config.env.id = env
+        if env_config is not None:
+            self.config.env.kwargs = dict(env_config)
+        return self._set(self.config.env, "environment", kwargs)
+
+    def env_runners(self, *, rollout_fragment_length: Optional[int] = None, **kwargs: Any) -> "AlgorithmConfigBuilder":
+        """Runner processes and envs per runner: `num_env_runners`, `num_envs_per_env_runner`, ..."""
+        if rollout_fragment_length is not None:
+            raise ConfigError(
+                "env_runners(rollout_fragment_length=...) is derived here: set .training(train_batch_size=...), "
+                "which is split evenly over all envs of all runners."
+            )
+        return self._set(self.config.env_runners, "env_runners", kwargs)
+
+    def learners(
+        self, *, num_learners: Optional[int] = None, num_gpus_per_learner: Optional[float] = None, **kwargs: Any
+    ) -> "AlgorithmConfigBuilder":
+        """Learner processes and device; RLlib's `num_learners` / `num_gpus_per_learner` map to Fabric's settings."""
+        learner = self.config.learner
+        if num_learners is not None:
+            learner.devices = max(1, int(num_learners))
+        if num_gpus_per_learner is not None:
+            if num_gpus_per_learner not in (0, 1):
+                raise ConfigError(
+                    f"learners(num_gpus_per_learner={num_gpus_per_learner}): a learner uses 0 or 1 GPU; "
+                    "use num_learners=N for N GPUs."
+                )
+            learner.accelerator = "cuda" if num_gpus_per_learner else "cpu"
+        return self._set(learner, "learners", kwargs)
+
+    def training(self, **kwargs: Any) -> "AlgorithmConfigBuilder":
+        """The algorithm's hyperparameters (`lr`, `gamma`, `train_batch_size`, ...; RLlib's names too)."""
+        aliases = getattr(self.config.algorithm, "ALIASES", {})
+        return self._set(self.config.algorithm, "training", {aliases.get(k, k): v for k, v in kwargs.items()})
+
+    def rl_module(
+        self, module_class: Optional[Any] = None, *, model_config: Optional[Mapping[str, Any]] = None, **kwargs: Any
+    ) -> "AlgorithmConfigBuilder":
+        """The RLModule class (or its import path) and its constructor kwargs (`model_config`)."""
+        if module_class is not None:
+            if not isinstance(module_class, str):
+                module_class = f"{module_class.__module__}.{module_class.__qualname__}"
+            self.config.module = {"_target_": module_class}
+        self.config.module.update({**dict(model_config or {}), **kwargs})
+        return self
+
+    def evaluation(
+        self, *, evaluation_interval: Optional[int] = None, evaluation_duration: Optional[int] = None, **kwargs: Any
+    ) -> "AlgorithmConfigBuilder":
+        """Evaluation every `interval` iterations for `episodes` episodes; RLlib's names are accepted too."""
+        if evaluation_interval is not None:
+            self.config.evaluation.interval = evaluation_interval
+        if evaluation_duration is not None:
+            self.config.evaluation.episodes = evaluation_duration
+        return self._set(self.config.evaluation, "evaluation", kwargs)
+
+    def reporting(self, **kwargs: Any) -> "AlgorithmConfigBuilder":
+        """Metric smoothing and console print interval."""
+        return self._set(self.config.reporting, "reporting", kwargs)
+
+    def checkpointing(self, **kwargs: Any) -> "AlgorithmConfigBuilder":
+        """Checkpoint interval and retention."""
+        return self._set(self.config.checkpointing, "checkpointing", kwargs)
+
+    def debugging(self, *, seed: Optional[int] = None) -> "AlgorithmConfigBuilder":
+        """The seed (RLlib keeps it here)."""
+        if seed is not None:
+            self.config.seed = seed
+        return self
+
+    def stopping(self, *, total_steps: Optional[int] = None) -> "AlgorithmConfigBuilder":
+        """How many env steps `learn()` trains for."""
+        if total_steps is not None:
+            self.config.total_steps = total_steps
+        return self
+
+    def to_config(self) -> AlgorithmConfig:
+        """A copy of the dataclass this builder has filled in (the same object the CLI composes)."""
+        return self.config.copy()
+
+    def build(self) -> "Algorithm":
+        """Validate and build the Algorithm."""
+        return self.config.build()
+
+    def _set(self, section: Section, method: str, kwargs: Mapping[str, Any]) -> "AlgorithmConfigBuilder":
+        valid = [f.name for f in fields(section) if f.name != "name"]
+        for key, value in kwargs.items():
+            if key not in valid:
+                raise ConfigError(
+                    f"{type(self).__name__}().{method}() got an unknown argument '{key}'. Valid: {', '.join(valid)}."
+                )
+            setattr(section, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config.to_dict()})"

@@ -1,0 +1,129 @@
+"""One validation step, run before any env or worker starts: ranges, unknown keys, devices, module, env id."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields, is_dataclass
+from typing import Any, Dict, List, Tuple
+
+from omegaconf import MISSING, DictConfig
+
+from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.registry import get_algorithm_spec
+from rlhydra.config.schema import ConfigError, iter_sections
+
+
+def unknown_keys(cfg: DictConfig, obj: Any, prefix: str = "") -> List[str]:
+    """Keys in a composed config that the dataclass does not declare (Hydra's `+key=...` lets them in)."""
+    found = []
+    names = {f.name for f in fields(obj)}
+    for key in cfg.keys():
+        if key not in names:
+            found.append(f"{prefix}{key}")
+        elif is_dataclass(getattr(obj, key)) and isinstance(cfg[key], DictConfig):
+            found.extend(unknown_keys(cfg[key], getattr(obj, key), f"{prefix}{key}."))
+    return found
+
+
+def check_hydra_config(cfg: DictConfig) -> AlgorithmConfig:
+    """Composed Hydra config -> validated AlgorithmConfig, or ConfigError naming every bad key."""
+    from rlhydra.config.algorithm_config import from_hydra
+
+    try:
+        config = from_hydra(cfg)
+    except ConfigError:
+        raise
+    except Exception as exc:  # OmegaConf reports missing values and type errors with the full key
+        raise ConfigError(f"invalid config: {exc}") from None
+    extra = unknown_keys(cfg, config)
+    if extra:
+        raise ConfigError(
+            "unknown config key(s): "
+            + ", ".join(extra)
+            + ". They are not in the schema (a '+key=value' override adds keys the schema does not know); "
+            "check the spelling or remove them. See `python train.py --cfg job` for every valid key."
+        )
+    validate(config)
+    return config
+
+
+def validate(config: AlgorithmConfig) -> None:
+    """Raise one ConfigError listing every problem, each with its key and fix."""
+    errors: List[str] = []
+    for prefix, section in iter_sections(config):
+        errors.extend(f"{prefix}{key}: {problem}" for key, problem in section.checks())
+    if config.total_steps <= 0:
+        errors.append(f"total_steps: must be > 0, got {config.total_steps}")
+    errors.extend(_check_env(config))
+    errors.extend(_check_runtime(config))
+    errors.extend(_check_module(config))
+    if errors:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
+
+
+def _check_env(config: AlgorithmConfig) -> List[str]:
+    from rlhydra.env.make import resolve_env_spec
+
+    if config.env.id in (MISSING, "", None):
+        return ["env.id: not set. Pick an env group (env=cartpole) or set env.id=<Gymnasium id>."]
+    try:
+        resolve_env_spec(config.env.id)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
+def _check_runtime(config: AlgorithmConfig) -> List[str]:
+    errors = []
+    if config.env_runners.num_env_runners > 0:
+        errors.append(
+            f"env_runners.num_env_runners={config.env_runners.num_env_runners}: subprocess env runners are "
+            "not available yet; use env_runners.num_env_runners=0 (sampling in the main process)."
+        )
+    learner = config.learner
+    if learner.accelerator in ("cuda", "gpu"):
+        import torch
+
+        if not torch.cuda.is_available():
+            errors.append(
+                f"learner.accelerator={learner.accelerator}: no CUDA GPU is available on this machine. "
+                "Use learner.accelerator=cpu (Python: .learners(num_gpus_per_learner=0))."
+            )
+        elif learner.devices > torch.cuda.device_count():
+            errors.append(
+                f"learner.devices={learner.devices}: only {torch.cuda.device_count()} GPU(s) visible. "
+                f"Use learner.devices={torch.cuda.device_count()} or fewer."
+            )
+    if learner.devices * learner.num_nodes > 1:
+        errors.append(
+            f"learner.devices={learner.devices}, learner.num_nodes={learner.num_nodes}: multi-process learners "
+            "are not available yet; use learner.devices=1 learner.num_nodes=1."
+        )
+    return errors
+
+
+def _check_module(config: AlgorithmConfig) -> List[str]:
+    from hydra.utils import get_class
+
+    spec = get_algorithm_spec(config.algorithm.name)
+    target, kwargs = module_target_and_kwargs(config.module, spec.default_module)
+    try:
+        cls = get_class(target)
+    except Exception as exc:
+        return [f"module._target_: cannot import '{target}' ({exc.__class__.__name__}: {exc}). "
+                "Check the path and that your package is importable (pip install -e . or PYTHONPATH)."]
+    params = inspect.signature(cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return []
+    unknown = [k for k in kwargs if k not in params]
+    if unknown:
+        valid = [k for k in params if k not in ("observation_space", "action_space", "self")]
+        return [f"module.{k}: not an argument of {target}. Valid: {', '.join(valid) or '(none)'}." for k in unknown]
+    return []
+
+
+def module_target_and_kwargs(module: Dict[str, Any], default_target: str) -> Tuple[str, Dict[str, Any]]:
+    """Resolve the `module` node: the class path (or the algorithm's default) and the non-null kwargs."""
+    node = dict(module)
+    target = node.pop("_target_", None) or default_target
+    node.pop("_convert_", None)
+    return target, {k: v for k, v in node.items() if v is not None}

@@ -1,0 +1,88 @@
+"""Learner connectors: value predictions, GAE (truncation bootstraps, termination does not), flatten, to device."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import torch
+
+from rlhydra.connectors.pipeline import Batch, Connector
+from rlhydra.core import columns as C
+
+NEXT_VF_PREDS = "next_vf_preds"
+
+
+def compute_gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    next_values: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    gamma: float,
+    lam: float,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """GAE over time-major [T, N] arrays; next_values[t] is V of the real next obs (the final obs at an episode end).
+
+    A terminated step has no future value; a truncated one bootstraps from its final obs. Either way the
+    advantage recursion stops at the episode end.
+    """
+    not_terminated = 1.0 - terminated.astype(values.dtype)
+    deltas = rewards + gamma * not_terminated * next_values - values
+    keep = gamma * lam * (1.0 - (terminated | truncated).astype(values.dtype))
+    advantages = np.zeros_like(deltas)
+    last = np.zeros_like(deltas[0])
+    for t in range(len(deltas) - 1, -1, -1):
+        last = deltas[t] + keep[t] * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+class AddValuePredictions(Connector):
+    """V(obs) and V(next_obs) from the module's value head, in one forward pass."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module
+
+    @torch.no_grad()
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        obs, next_obs = batch[C.OBS], batch[C.NEXT_OBS]
+        num_t, num_envs = obs.shape[:2]
+        both = np.concatenate([obs, next_obs]).reshape(2 * num_t * num_envs, *obs.shape[2:])
+        device = next(self.module.parameters()).device
+        values = self.module.compute_values(torch.from_numpy(both).to(device)).float().cpu().numpy()
+        values = values.reshape(2, num_t, num_envs)
+        batch[C.VF_PREDS], batch[NEXT_VF_PREDS] = values[0], values[1]
+        return batch
+
+
+class GeneralAdvantageEstimation(Connector):
+    """Advantages and value targets from rewards and value predictions."""
+
+    def __init__(self, gamma: float, lam: float) -> None:
+        self.gamma, self.lam = gamma, lam
+
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        advantages, targets = compute_gae(
+            batch[C.REWARDS], batch[C.VF_PREDS], batch[NEXT_VF_PREDS],
+            batch[C.TERMINATED], batch[C.TRUNCATED], self.gamma, self.lam,
+        )
+        batch[C.ADVANTAGES], batch[C.VALUE_TARGETS] = advantages, targets
+        return batch
+
+
+class FlattenTime(Connector):
+    """[T, N, ...] columns -> [T * N, ...]."""
+
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        return {k: v.reshape(v.shape[0] * v.shape[1], *v.shape[2:]) for k, v in batch.items()}
+
+
+class ToDevice(Connector):
+    """numpy columns -> torch tensors on the learner's device, once per iteration."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device, non_blocking=True)
+                for k, v in batch.items()}

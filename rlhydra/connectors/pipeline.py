@@ -1,0 +1,51 @@
+"""Connector and ConnectorPipeline: ordered small transforms of a batch dict, with checkpointable state."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List
+
+Batch = Dict[str, Any]
+
+
+class Connector:
+    """One transform of a batch dict. `update=False` leaves running statistics untouched (evaluation)."""
+
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        raise NotImplementedError
+
+    def get_state(self) -> Dict[str, Any]:
+        return {}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        pass
+
+
+class ConnectorPipeline(Connector):
+    """Connectors applied in order; its state is each connector's state by position and class name."""
+
+    def __init__(self, connectors: Iterable[Connector] = ()) -> None:
+        self.connectors: List[Connector] = list(connectors)
+
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        for connector in self.connectors:
+            batch = connector(batch, update=update)
+        return batch
+
+    def append(self, connector: Connector) -> None:
+        self.connectors.append(connector)
+
+    def get_state(self) -> Dict[str, Any]:
+        return {self._key(i, c): c.get_state() for i, c in enumerate(self.connectors)}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        expected = [self._key(i, c) for i, c in enumerate(self.connectors)]
+        if sorted(state) != sorted(expected):
+            raise ValueError(f"connector state has {sorted(state)}, this pipeline has {expected}")
+        for i, connector in enumerate(self.connectors):
+            connector.set_state(state[self._key(i, connector)])
+
+    @staticmethod
+    def _key(index: int, connector: Connector) -> str:
+        return f"{index}_{type(connector).__name__}"
+
+    def __repr__(self) -> str:
+        return f"ConnectorPipeline([{', '.join(type(c).__name__ for c in self.connectors)}])"

@@ -1,0 +1,281 @@
+"""Algorithm: owns the env runners and the learner; `train()` runs one iteration, `learn()` runs many."""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import shutil
+import time
+from collections import deque
+from typing import Any, Deque, Dict, Iterable, Optional, Type
+
+import numpy as np
+import torch
+from hydra.utils import get_class
+
+from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.registry import get_algorithm_spec
+from rlhydra.config.schema import ConfigError
+from rlhydra.config.validate import module_target_and_kwargs
+from rlhydra.core.learner import Learner
+from rlhydra.core.rl_module import TorchRLModule
+from rlhydra.core.rollout import Rollout
+from rlhydra.env.env_runner import EnvRunner
+from rlhydra.env.make import env_spaces
+
+EVAL_RETURN = "eval/episode_return_mean"
+
+
+class Algorithm:
+    """Base of every algorithm: the loop lives here once; subclasses give `learner_class` and `training_step()`."""
+
+    learner_class: Type[Learner]
+    squashed_actions = False  # True when the module's Box actions are in [-1, 1] and are rescaled for the env
+
+    def __init__(self, config: AlgorithmConfig) -> None:
+        self.config = config
+        self.spec = get_algorithm_spec(config.algorithm.name)
+        torch.set_num_threads(config.learner.torch_threads)
+        seed_everything(config.seed)
+        self.observation_space, self.action_space = env_spaces(config.env)
+        module = self.build_module()
+        self.learner = self.learner_class(config, module)
+        runner_module = copy.deepcopy(module).to("cpu").float()
+        er = config.env_runners
+        self.env_runner = EnvRunner(
+            config.env, runner_module, num_envs=er.num_envs_per_env_runner, seed=config.seed,
+            normalize_obs=er.normalize_obs, normalize_obs_clip=er.normalize_obs_clip,
+            clip_actions=er.clip_actions, squashed_actions=self.squashed_actions,
+        )
+        self._eval_runner: Optional[EnvRunner] = None
+        self.iteration = 0
+        self.env_steps = 0
+        self.episodes = 0
+        self._recent_returns: Deque[float] = deque(maxlen=config.reporting.smoothing_episodes)
+        self._recent_lengths: Deque[int] = deque(maxlen=config.reporting.smoothing_episodes)
+        self._time_offset = 0.0
+        self._start = time.perf_counter()
+
+    # ---- building ------------------------------------------------------------------------------
+    def build_module(self) -> TorchRLModule:
+        """The RLModule from the `module` config (`_target_` or the algorithm's default), checked against the spaces."""
+        self._check_action_space()
+        target, kwargs = module_target_and_kwargs(self.config.module, self.spec.default_module)
+        cls = get_class(target)
+        problem = cls.check_spaces(self.observation_space, self.action_space) if hasattr(cls, "check_spaces") else None
+        if problem:
+            raise ConfigError(f"module: {problem} (env.id={self.config.env.id}). Pick another env or module._target_.")
+        return cls(observation_space=self.observation_space, action_space=self.action_space, **kwargs)
+
+    def _check_action_space(self) -> None:
+        import gymnasium as gym
+
+        kind = "discrete" if isinstance(self.action_space, gym.spaces.Discrete) else "continuous"
+        if kind not in self.spec.action_spaces:
+            raise ConfigError(
+                f"algorithm={self.spec.name} needs {' or '.join(self.spec.action_spaces)} actions, but env "
+                f"'{self.config.env.id}' has {kind} actions ({self.action_space}). "
+                "Pick an algorithm that supports them or another env."
+            )
+
+    # ---- one iteration -------------------------------------------------------------------------
+    def training_step(self) -> Dict[str, Any]:
+        """Sample, learn, sync weights; returns the learner's metrics. Each algorithm implements it."""
+        raise NotImplementedError
+
+    def train(self) -> Dict[str, Any]:
+        """One training iteration; returns a flat dict of metrics (evaluation included when due)."""
+        start, steps_before = time.perf_counter(), self.env_steps
+        metrics = self.training_step()
+        self.iteration += 1
+        elapsed = time.perf_counter() - start
+        result = {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "time_s": round(self.elapsed_s(), 4),
+            "train/episode_return_mean": _mean(self._recent_returns),
+            "train/episode_length_mean": _mean(self._recent_lengths),
+            "perf/env_steps_per_s": (self.env_steps - steps_before) / max(elapsed, 1e-9),
+            "perf/iteration_time_s": elapsed,
+            **metrics,
+        }
+        interval = self.config.evaluation.interval
+        if interval and self.iteration % interval == 0:
+            result.update(self.evaluate())
+        return result
+
+    def sample(self, num_steps_per_env: int) -> Rollout:
+        """Collect a rollout from the env runner and update the counters and episode statistics."""
+        rollout = self.env_runner.sample(num_steps_per_env)
+        self.env_steps += rollout.num_steps
+        self.episodes += len(rollout.episode_returns)
+        self._recent_returns.extend(rollout.episode_returns)
+        self._recent_lengths.extend(rollout.episode_lengths)
+        return rollout
+
+    def sync_weights(self) -> None:
+        """Send the learner's weights to the env runner (once per iteration)."""
+        self.env_runner.set_weights(self.learner.get_weights())
+
+    @property
+    def progress(self) -> float:
+        """Fraction of `total_steps` done, for schedules."""
+        return min(1.0, self.env_steps / self.config.total_steps)
+
+    def elapsed_s(self) -> float:
+        return self._time_offset + time.perf_counter() - self._start
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    def evaluate(self) -> Dict[str, Any]:
+        """`evaluation.episodes` episodes on separate envs with fixed seeds; greedy actions by default."""
+        ev = self.config.evaluation
+        if self._eval_runner is None:
+            er = self.config.env_runners
+            self._eval_runner = EnvRunner(
+                self.config.env, copy.deepcopy(self.env_runner.module), num_envs=ev.num_envs,
+                seed=self.config.seed, explore=not ev.deterministic, normalize_obs=er.normalize_obs,
+                normalize_obs_clip=er.normalize_obs_clip, clip_actions=er.clip_actions,
+                squashed_actions=self.squashed_actions,
+            )
+        self._eval_runner.set_weights(self.learner.get_weights())
+        self._eval_runner.set_connector_state(self.env_runner.get_connector_state())
+        out = self._eval_runner.run_episodes(ev.episodes, seed=self.config.seed + 1_000_000)
+        returns, lengths = np.asarray(out["episode_returns"]), np.asarray(out["episode_lengths"])
+        return {
+            EVAL_RETURN: float(returns.mean()),
+            "eval/episode_return_std": float(returns.std()),
+            "eval/episode_length_mean": float(lengths.mean()),
+            "eval/episodes": len(returns),
+        }
+
+    # ---- the whole run -------------------------------------------------------------------------
+    def learn(
+        self,
+        total_steps: Optional[int] = None,
+        *,
+        loggers: Iterable[Any] = (),
+        checkpoint_dir: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Train until `total_steps` env steps (or `evaluation.stop_at_return`); log, checkpoint; last result."""
+        total = total_steps or self.config.total_steps
+        ev, ck = self.config.evaluation, self.config.checkpointing
+        loggers = list(loggers)
+        result: Dict[str, Any] = {}
+        while self.env_steps < total:
+            result = self.train()
+            finished = self.env_steps >= total
+            if finished and ev.final and EVAL_RETURN not in result:
+                result.update(self.evaluate())
+            reached = ev.stop_at_return is not None and result.get(EVAL_RETURN, -math.inf) >= ev.stop_at_return
+            if (finished or reached) and checkpoint_dir and ck.save_final:
+                result["checkpoint"] = self.save(os.path.join(checkpoint_dir, "final"))
+            elif checkpoint_dir and ck.interval and self.iteration % ck.interval == 0:
+                result["checkpoint"] = self.save(os.path.join(checkpoint_dir, f"iter_{self.iteration:06d}"))
+                _keep_last(checkpoint_dir, ck.keep_last)
+            for logger in loggers:
+                logger.log(result)
+            if reached:
+                break
+        return result
+
+    # ---- state and checkpoints -----------------------------------------------------------------
+    def get_module(self) -> TorchRLModule:
+        """The trained RLModule (the learner's copy)."""
+        return self.learner.raw_module
+
+    def get_state(self) -> Dict[str, Any]:
+        """Everything needed to continue: learner, connectors, counters, RNG states."""
+        return {
+            "learner": self.learner.get_state(),
+            "connectors": self.env_runner.get_connector_state(),
+            "counters": {"iteration": self.iteration, "env_steps": self.env_steps, "episodes": self.episodes,
+                         "time_s": self.elapsed_s()},
+            "recent": {"returns": list(self._recent_returns), "lengths": list(self._recent_lengths)},
+            "rng": rng_state(),
+        }
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        self.learner.set_state(state["learner"])
+        self.env_runner.set_connector_state(state["connectors"])
+        self.sync_weights()
+        counters = state["counters"]
+        self.iteration, self.env_steps, self.episodes = counters["iteration"], counters["env_steps"], counters["episodes"]
+        self._time_offset, self._start = float(counters["time_s"]), time.perf_counter()
+        self._recent_returns.clear()
+        self._recent_returns.extend(state["recent"]["returns"])
+        self._recent_lengths.clear()
+        self._recent_lengths.extend(state["recent"]["lengths"])
+        set_rng_state(state["rng"])
+
+    def save(self, path: str) -> str:
+        """Write a checkpoint directory (atomically) and return its path."""
+        from rlhydra.core.checkpoint import save_checkpoint
+
+        return save_checkpoint(self, path)
+
+    def restore(self, path: str) -> None:
+        """Load a checkpoint written by `save()` into this algorithm."""
+        from rlhydra.core.checkpoint import load_checkpoint
+
+        _, state = load_checkpoint(path)
+        self.set_state(state)
+
+    @classmethod
+    def from_checkpoint(cls, path: str) -> "Algorithm":
+        """Rebuild the algorithm from the config stored in the checkpoint, then restore its state."""
+        from rlhydra.core.checkpoint import load_checkpoint
+
+        metadata, state = load_checkpoint(path)
+        algo = AlgorithmConfig.from_dict(metadata["config"]).build()
+        algo.set_state(state)
+        return algo
+
+    def stop(self) -> None:
+        """Close envs (idempotent)."""
+        for runner in (self.env_runner, self._eval_runner):
+            if runner is not None:
+                runner.stop()
+        self._eval_runner = None
+
+    def __enter__(self) -> "Algorithm":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> Dict[str, Any]:
+    """Global RNG states as plain types and tensors (loadable with weights_only=True)."""
+    np_state = np.random.get_state()
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]]}
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    random.setstate(_to_tuple(state["python"]))
+    torch.set_rng_state(state["torch"])
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+
+
+def _to_tuple(value: Any) -> Any:
+    return tuple(_to_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _mean(values: Deque[float]) -> Optional[float]:
+    return float(np.mean(values)) if values else None
+
+
+def _keep_last(checkpoint_dir: str, keep: int) -> None:
+    periodic = sorted(d for d in os.listdir(checkpoint_dir) if d.startswith("iter_"))
+    for old in periodic[:-keep]:
+        shutil.rmtree(os.path.join(checkpoint_dir, old), ignore_errors=True)

@@ -1,0 +1,131 @@
+"""Checkpoint directories: metadata.json + tensors loaded with weights_only=True, written atomically.
+
+Layout of a checkpoint directory:
+    metadata.json    format_version, rlhydra_version, algorithm, created, counters, config (every setting)
+    module.pt        the RLModule's weights (enough for RLModule.from_checkpoint)
+    connectors.pt    env->module connector state (e.g. observation normalisation statistics)
+    algorithm.pt     learner (optimizers), counters, recent episode stats, RNG states
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from typing import TYPE_CHECKING, Any, Dict, Tuple
+
+import torch
+
+from rlhydra.config.schema import ConfigError
+
+if TYPE_CHECKING:
+    from rlhydra.core.algorithm import Algorithm
+    from rlhydra.core.rl_module import RLModule
+
+FORMAT_VERSION = 1
+FILES = ("metadata.json", "module.pt", "connectors.pt", "algorithm.pt")
+
+
+def save_checkpoint(algo: "Algorithm", path: str) -> str:
+    """Write `algo` to directory `path` via a temporary sibling and a rename; an existing checkpoint is replaced."""
+    from rlhydra import __version__
+
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not _is_checkpoint(path):
+        raise FileExistsError(f"{path} exists and is not an rlhydra checkpoint; refusing to overwrite it")
+    state = algo.get_state()
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "rlhydra_version": __version__,
+        "algorithm": algo.config.algorithm.name,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "counters": state["counters"],
+        "observation_space": str(algo.observation_space),
+        "action_space": str(algo.action_space),
+        "config": algo.config.to_dict(),
+    }
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+    try:
+        with open(os.path.join(tmp, "metadata.json"), "w") as f:
+            json.dump(metadata, f, indent=2)
+        torch.save(state["learner"]["module"], os.path.join(tmp, "module.pt"))
+        torch.save(state["connectors"], os.path.join(tmp, "connectors.pt"))
+        rest = {k: v for k, v in state.items() if k != "connectors"}
+        rest["learner"] = {k: v for k, v in state["learner"].items() if k != "module"}
+        torch.save(rest, os.path.join(tmp, "algorithm.pt"))
+        _fsync_dir(tmp)
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
+            os.rename(path, os.path.join(old, "ckpt"))
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_metadata(path: str) -> Dict[str, Any]:
+    """The checkpoint's metadata, after checking the directory and its format version."""
+    if not os.path.isdir(path):
+        raise ConfigError(f"checkpoint '{path}' does not exist (expected a directory written by algo.save())")
+    missing = [name for name in FILES if not os.path.isfile(os.path.join(path, name))]
+    if missing:
+        raise ConfigError(f"checkpoint '{path}' is incomplete or not an rlhydra checkpoint: missing {', '.join(missing)}")
+    try:
+        with open(os.path.join(path, "metadata.json")) as f:
+            metadata = json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"checkpoint '{path}': metadata.json is unreadable ({exc})") from None
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ConfigError(
+            f"checkpoint '{path}' has format version {version}; this rlhydra "
+            f"reads format version {FORMAT_VERSION}. Load it with the rlhydra version that wrote it "
+            f"({metadata.get('rlhydra_version', 'unknown')})."
+        )
+    return metadata
+
+
+def load_checkpoint(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(metadata, state) of a checkpoint; tensors are loaded with weights_only=True (no code runs)."""
+    metadata = read_metadata(path)
+    try:
+        state = torch.load(os.path.join(path, "algorithm.pt"), weights_only=True)
+        state["learner"]["module"] = torch.load(os.path.join(path, "module.pt"), weights_only=True)
+        state["connectors"] = torch.load(os.path.join(path, "connectors.pt"), weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"checkpoint '{path}' is corrupt: {type(exc).__name__}: {exc}") from None
+    return metadata, state
+
+
+def load_module(path: str) -> "RLModule":
+    """The RLModule stored in a checkpoint, built from its config, weights loaded, in eval mode."""
+    from rlhydra.config.algorithm_config import AlgorithmConfig
+    from rlhydra.config.registry import get_algorithm_spec
+    from rlhydra.config.validate import module_target_and_kwargs
+    from rlhydra.env.make import env_spaces
+    from hydra.utils import get_class
+
+    metadata = read_metadata(path)
+    config = AlgorithmConfig.from_dict(metadata["config"])
+    target, kwargs = module_target_and_kwargs(config.module, get_algorithm_spec(config.algorithm.name).default_module)
+    obs_space, act_space = env_spaces(config.env)
+    module = get_class(target)(observation_space=obs_space, action_space=act_space, **kwargs)
+    module.set_state(torch.load(os.path.join(path, "module.pt"), weights_only=True))
+    return module.eval()
+
+
+def _is_checkpoint(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "metadata.json"))
+
+
+def _fsync_dir(path: str) -> None:
+    for name in os.listdir(path):
+        with open(os.path.join(path, name), "rb") as f:
+            os.fsync(f.fileno())

@@ -1,0 +1,96 @@
+"""RLModule: the networks and their inference logic; TorchRLModule is the concrete torch base."""
+from __future__ import annotations
+
+import abc
+from typing import Any, Dict, Optional, Type
+
+import gymnasium as gym
+from torch import Tensor, nn
+
+from rlhydra.models.distributions import Categorical, DiagGaussian, Distribution
+
+Batch = Dict[str, Any]
+
+
+class RLModule(abc.ABC):
+    """Framework-agnostic interface: three forward passes, a distribution class, and state."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+
+    @abc.abstractmethod
+    def forward_inference(self, batch: Batch) -> Batch:
+        """Outputs for acting greedily (evaluation, deployment)."""
+
+    @abc.abstractmethod
+    def forward_exploration(self, batch: Batch) -> Batch:
+        """Outputs for acting while collecting training data."""
+
+    @abc.abstractmethod
+    def forward_train(self, batch: Batch) -> Batch:
+        """Outputs the loss needs (e.g. action distribution inputs and value predictions)."""
+
+    @abc.abstractmethod
+    def get_state(self) -> Dict[str, Any]:
+        """Weights (and any other state) as a dict of tensors."""
+
+    @abc.abstractmethod
+    def set_state(self, state: Dict[str, Any]) -> None:
+        """Load what get_state() returned."""
+
+    def action_dist_cls(self) -> Type[Distribution]:
+        """The distribution built from `action_dist_inputs` for this action space."""
+        if isinstance(self.action_space, gym.spaces.Discrete):
+            return Categorical
+        return DiagGaussian
+
+    @classmethod
+    def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> Optional[str]:
+        """None if this module can serve these spaces, else the reason (shown to the user)."""
+        return None
+
+    @classmethod
+    def from_checkpoint(cls, path: str) -> "RLModule":
+        """Just the policy from an Algorithm checkpoint: no envs, no learner."""
+        from rlhydra.core.checkpoint import load_module
+
+        return load_module(path)
+
+
+class TorchRLModule(nn.Module, RLModule):
+    """RLModule on torch: `forward` is `forward_train`, so Fabric/DDP wrap the training pass."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        nn.Module.__init__(self)
+        RLModule.__init__(self, observation_space, action_space)
+
+    def forward(self, batch: Batch) -> Batch:
+        return self.forward_train(batch)
+
+    def get_state(self) -> Dict[str, Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        self.load_state_dict(state)
+
+    @classmethod
+    def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> Optional[str]:
+        """The default torch modules take flat Box/Discrete observations and Box/Discrete actions."""
+        if not isinstance(observation_space, (gym.spaces.Box, gym.spaces.Discrete)):
+            return (f"{cls.__name__} takes Box or Discrete observations, not {observation_space}; "
+                    "flatten them with an env wrapper or write a module for them")
+        if not isinstance(action_space, (gym.spaces.Box, gym.spaces.Discrete)):
+            return f"{cls.__name__} takes Box or Discrete actions, not {action_space}"
+        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
+            return f"{cls.__name__} takes 1-D Box actions, not shape {action_space.shape}"
+        return None
+
+
+def torch_inference(module: nn.Module) -> nn.Module:
+    """Freeze a module copy for acting: eval mode, no grads."""
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+

@@ -1,0 +1,155 @@
+"""EnvRunner: steps one Gymnasium vector env with an inference-only module copy, one batched forward per step."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from rlhydra.config.schema import EnvConfig
+from rlhydra.connectors.env_to_module import default_env_to_module
+from rlhydra.connectors.module_to_env import default_module_to_env
+from rlhydra.core import columns as C
+from rlhydra.core.rl_module import TorchRLModule, torch_inference
+from rlhydra.core.rollout import Rollout
+from rlhydra.env.make import make_vector_env
+
+
+class EnvRunner:
+    """Samples rollouts (training) or whole episodes (evaluation) from a vector env."""
+
+    def __init__(
+        self,
+        env_config: EnvConfig,
+        module: TorchRLModule,
+        *,
+        num_envs: int,
+        seed: int,
+        explore: bool = True,
+        normalize_obs: bool = False,
+        normalize_obs_clip: float = 10.0,
+        clip_actions: bool = True,
+        squashed_actions: bool = False,
+    ) -> None:
+        self.env = make_vector_env(env_config, num_envs)
+        self.env_id = env_config.id
+        self.num_envs, self.seed, self.explore = num_envs, seed, explore
+        self.module = torch_inference(module)
+        obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
+        self.env_to_module = default_env_to_module(obs_space, normalize=normalize_obs, clip=normalize_obs_clip)
+        self.module_to_env = default_module_to_env(
+            act_space, self.module.action_dist_cls(), deterministic=not explore,
+            clip_actions=clip_actions, squashed=squashed_actions,
+        )
+        self._forward = self.module.forward_exploration if explore else self.module.forward_inference
+        self._obs: Optional[torch.Tensor] = None  # processed current observation of every env
+        self._ep_return = np.zeros(num_envs, np.float64)
+        self._ep_length = np.zeros(num_envs, np.int64)
+        self.env_steps = 0
+
+    # ---- training rollouts -------------------------------------------------------------------
+    def sample(self, num_steps_per_env: int) -> Rollout:
+        """The next `num_steps_per_env` vector steps of every env (episodes continue across calls)."""
+        if self._obs is None:
+            raw, _ = self.env.reset(seed=self.seed)
+            self.env.action_space.seed(self.seed)
+            self._obs = self._process(raw, update=True)
+        num_t, num_envs = num_steps_per_env, self.num_envs
+        obs_np = self._obs.numpy()
+        obs_buf = np.empty((num_t, *obs_np.shape), obs_np.dtype)
+        next_buf = np.empty_like(obs_buf)
+        rew_buf = np.empty((num_t, num_envs), np.float32)
+        term_buf = np.empty((num_t, num_envs), bool)
+        trunc_buf = np.empty((num_t, num_envs), bool)
+        out_bufs: Dict[str, np.ndarray] = {}
+        returns: List[float] = []
+        lengths: List[int] = []
+
+        for t in range(num_t):
+            obs_buf[t] = self._obs.numpy()
+            out = self._act(self._obs)
+            raw, rewards, terminated, truncated, info = self.env.step(out[C.ENV_ACTIONS])
+            self._obs = self._process(raw, update=True)
+            next_buf[t] = self._obs.numpy()
+            done = terminated | truncated
+            if done.any():
+                final = np.stack(info["final_obs"][done])
+                next_buf[t, done] = self._process(final, update=False).numpy()
+            if t == 0:
+                out_bufs = {k: np.empty((num_t, *v.shape), v.dtype) for k, v in out.items()
+                            if k not in (C.ENV_ACTIONS, C.ACTION_DIST_INPUTS)}
+            for key, buf in out_bufs.items():
+                buf[t] = out[key]
+            rew_buf[t], term_buf[t], trunc_buf[t] = rewards, terminated, truncated
+            self._ep_return += rewards
+            self._ep_length += 1
+            if done.any():
+                for i in np.flatnonzero(done):
+                    returns.append(float(self._ep_return[i]))
+                    lengths.append(int(self._ep_length[i]))
+                self._ep_return[done] = 0.0
+                self._ep_length[done] = 0
+
+        self._check_finite(rew_buf, next_buf)
+        self.env_steps += num_t * num_envs
+        data = {C.OBS: obs_buf, C.NEXT_OBS: next_buf, C.REWARDS: rew_buf,
+                C.TERMINATED: term_buf, C.TRUNCATED: trunc_buf, **out_bufs}
+        return Rollout(data, returns, lengths)
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    def run_episodes(self, num_episodes: int, seed: int) -> Dict[str, Any]:
+        """Exactly `num_episodes` whole episodes from a fresh reset with `seed` (spread over the envs)."""
+        quota = np.full(self.num_envs, num_episodes // self.num_envs)
+        quota[: num_episodes % self.num_envs] += 1
+        finished = np.zeros(self.num_envs, np.int64)
+        ep_return = np.zeros(self.num_envs, np.float64)
+        ep_length = np.zeros(self.num_envs, np.int64)
+        returns: List[float] = []
+        lengths: List[int] = []
+        raw, _ = self.env.reset(seed=seed)
+        obs = self._process(raw, update=False)
+        while (finished < quota).any():
+            out = self._act(obs)
+            raw, rewards, terminated, truncated, _ = self.env.step(out[C.ENV_ACTIONS])
+            obs = self._process(raw, update=False)
+            ep_return += rewards
+            ep_length += 1
+            for i in np.flatnonzero(terminated | truncated):
+                if finished[i] < quota[i]:
+                    returns.append(float(ep_return[i]))
+                    lengths.append(int(ep_length[i]))
+                    finished[i] += 1
+                ep_return[i], ep_length[i] = 0.0, 0
+        return {"episode_returns": returns, "episode_lengths": lengths}
+
+    # ---- state ---------------------------------------------------------------------------------
+    def set_weights(self, weights: Dict[str, torch.Tensor]) -> None:
+        self.module.set_state(weights)
+
+    def get_connector_state(self) -> Dict[str, Any]:
+        return self.env_to_module.get_state()
+
+    def set_connector_state(self, state: Dict[str, Any]) -> None:
+        self.env_to_module.set_state(state)
+
+    def stop(self) -> None:
+        self.env.close()
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _process(self, raw_obs: np.ndarray, *, update: bool) -> torch.Tensor:
+        return self.env_to_module({C.OBS: raw_obs}, update=update)[C.OBS]
+
+    def _act(self, obs: torch.Tensor) -> Dict[str, Any]:
+        with torch.inference_mode():
+            out = self._forward({C.OBS: obs})
+            return self.module_to_env(out)
+
+    def _check_finite(self, rewards: np.ndarray, next_obs: np.ndarray) -> None:
+        bad = ~np.isfinite(rewards) | ~np.isfinite(next_obs.reshape(*rewards.shape, -1)).all(-1)
+        if bad.any():
+            t, i = np.argwhere(bad)[0]
+            raise FloatingPointError(
+                f"env '{self.env_id}' (sub-env {i}) returned a NaN/inf observation or reward at its step "
+                f"{self.env_steps + t * self.num_envs + i}; fix the env or wrap it to sanitise its outputs"
+            )
+

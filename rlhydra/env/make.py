@@ -1,0 +1,60 @@
+"""Making Gymnasium envs from the `env` config: id resolution with suggestions, vector envs, spaces."""
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Tuple
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from rlhydra.config.schema import ConfigError, EnvConfig
+
+
+def resolve_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec of `env_id` ('pkg.module:EnvId' imports the package first), or a ConfigError."""
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(
+                f"env.id={env_id}: cannot import '{module}' ({exc}). Install your package or add it to PYTHONPATH."
+            ) from None
+    try:
+        return gym.spec(name)
+    except gym.error.Error:
+        close = difflib.get_close_matches(name, list(gym.registry), n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ConfigError(
+            f"env.id={env_id}: no such Gymnasium environment is registered.{hint} "
+            "Use a registered id, or 'your_pkg.module:EnvId' to import the package that registers it."
+        ) from None
+
+
+def make_vector_env(env: EnvConfig, num_envs: int) -> VectorEnv:
+    """A vector env of `num_envs` copies, autoreset in the same step (final obs in `info['final_obs']`)."""
+    spec = resolve_env_spec(env.id)
+    kwargs = dict(env.kwargs)
+    if env.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = env.max_episode_steps
+    return gym.make_vec(
+        spec.id,
+        num_envs=num_envs,
+        vectorization_mode=env.vectorization_mode,
+        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        **kwargs,
+    )
+
+
+def env_spaces(env: EnvConfig) -> Tuple[gym.Space, gym.Space]:
+    """Single-env observation and action spaces, read from one short-lived env."""
+    spec = resolve_env_spec(env.id)
+    kwargs = dict(env.kwargs)
+    if env.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = env.max_episode_steps
+    probe = gym.make(spec.id, **kwargs)
+    try:
+        return probe.observation_space, probe.action_space
+    finally:
+        probe.close()

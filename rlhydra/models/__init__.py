@@ -1,0 +1,1 @@
+"""Default torch building blocks: MLP trunks and action distributions."""

@@ -1,0 +1,77 @@
+"""Lightweight action distributions built from a module's `action_dist_inputs` (no arg validation on the hot path)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+class Distribution:
+    """Interface: built from the module's output tensor."""
+
+    @classmethod
+    def from_inputs(cls, inputs: Tensor) -> "Distribution":
+        raise NotImplementedError
+
+    def sample(self) -> Tensor:
+        raise NotImplementedError
+
+    def logp(self, actions: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def entropy(self) -> Tensor:
+        raise NotImplementedError
+
+    def deterministic_sample(self) -> Tensor:
+        raise NotImplementedError
+
+
+class Categorical(Distribution):
+    """Categorical over the last axis of `logits`."""
+
+    def __init__(self, logits: Tensor) -> None:
+        self.logits = logits - logits.logsumexp(dim=-1, keepdim=True)
+
+    @classmethod
+    def from_inputs(cls, inputs: Tensor) -> "Categorical":
+        return cls(inputs)
+
+    def sample(self) -> Tensor:
+        # Gumbel-max: one uniform draw per logit, no normalisation pass.
+        u = torch.rand_like(self.logits).clamp_(1e-10, 1.0)
+        return torch.argmax(self.logits - torch.log(-torch.log(u)), dim=-1)
+
+    def logp(self, actions: Tensor) -> Tensor:
+        return self.logits.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self) -> Tensor:
+        return -(self.logits.exp() * self.logits).sum(-1)
+
+    def deterministic_sample(self) -> Tensor:
+        return torch.argmax(self.logits, dim=-1)
+
+
+class DiagGaussian(Distribution):
+    """Diagonal Gaussian; inputs are [mean, log_std] concatenated on the last axis."""
+
+    def __init__(self, mean: Tensor, log_std: Tensor) -> None:
+        self.mean, self.log_std = mean, log_std
+
+    @classmethod
+    def from_inputs(cls, inputs: Tensor) -> "DiagGaussian":
+        mean, log_std = inputs.chunk(2, dim=-1)
+        return cls(mean, log_std)
+
+    def sample(self) -> Tensor:
+        return self.mean + self.log_std.exp() * torch.randn_like(self.mean)
+
+    def logp(self, actions: Tensor) -> Tensor:
+        z = (actions - self.mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def entropy(self) -> Tensor:
+        return (self.log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum(-1)
+
+    def deterministic_sample(self) -> Tensor:
+        return self.mean
