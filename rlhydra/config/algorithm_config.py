@@ -32,12 +32,12 @@ class AlgorithmConfig(Section):
 
     algorithm: TrainingConfig = MISSING  # the algorithm's hyperparameters (group `algorithm`)
     env: EnvConfig = field(default_factory=EnvConfig)  # group `env`
-    env_runners: EnvRunnersConfig = field(default_factory=EnvRunnersConfig)
+    env_runners: EnvRunnersConfig = field(default_factory=EnvRunnersConfig)  # sampling: runners, envs, connectors
     learner: LearnerConfig = field(default_factory=LearnerConfig)  # group `learner`
     module: Dict[str, Any] = field(default_factory=default_module)  # RLModule by `_target_` (group `module`)
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    reporting: ReportingConfig = field(default_factory=ReportingConfig)
-    checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)  # periodic evaluation on separate envs
+    reporting: ReportingConfig = field(default_factory=ReportingConfig)  # metric smoothing, console interval
+    checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)  # when and how many to keep
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # group `logger`
     seed: int = 0  # seeds python, numpy, torch and the envs
     total_steps: int = 100_000  # env steps to train for

@@ -180,7 +180,7 @@ class LoggerConfig(Section):
 
     console: bool = True  # progress lines on stdout
     jsonl: bool = True  # metrics.jsonl in the run folder, one row per iteration
-    wandb: WandbConfig = field(default_factory=WandbConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)  # off unless logger=wandb
 
 
 def default_module() -> Dict[str, Any]:

@@ -1,6 +1,7 @@
 """One validation step, run before any env or worker starts: ranges, unknown keys, devices, module, env id."""
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import fields, is_dataclass
 from typing import Any, Dict, List, Tuple
@@ -102,15 +103,13 @@ def _check_runtime(config: AlgorithmConfig) -> List[str]:
 
 
 def _check_module(config: AlgorithmConfig) -> List[str]:
-    from hydra.utils import get_class
-
     spec = get_algorithm_spec(config.algorithm.name)
     target, kwargs = module_target_and_kwargs(config.module, spec.default_module)
     try:
-        cls = get_class(target)
-    except Exception as exc:
-        return [f"module._target_: cannot import '{target}' ({exc.__class__.__name__}: {exc}). "
-                "Check the path and that your package is importable (pip install -e . or PYTHONPATH)."]
+        cls = import_object(target)
+    except (ImportError, AttributeError, ValueError) as exc:
+        return [f"module._target_={target}: cannot import it ({exc}). Give 'package.module.ClassName' "
+                "and make your package importable (pip install -e . or PYTHONPATH)."]
     params = inspect.signature(cls).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return []
@@ -119,6 +118,14 @@ def _check_module(config: AlgorithmConfig) -> List[str]:
         valid = [k for k in params if k not in ("observation_space", "action_space", "self")]
         return [f"module.{k}: not an argument of {target}. Valid: {', '.join(valid) or '(none)'}." for k in unknown]
     return []
+
+
+def import_object(path: str) -> Any:
+    """`package.module.Name` -> the object, importing the module."""
+    module_name, _, name = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"'{path}' is not a dotted path")
+    return getattr(importlib.import_module(module_name), name)
 
 
 def module_target_and_kwargs(module: Dict[str, Any], default_target: str) -> Tuple[str, Dict[str, Any]]:

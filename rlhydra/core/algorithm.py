@@ -12,12 +12,11 @@ from typing import Any, Deque, Dict, Iterable, Optional, Type
 
 import numpy as np
 import torch
-from hydra.utils import get_class
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
-from rlhydra.config.validate import module_target_and_kwargs
+from rlhydra.config.validate import import_object, module_target_and_kwargs
 from rlhydra.core.learner import Learner
 from rlhydra.core.rl_module import TorchRLModule
 from rlhydra.core.rollout import Rollout
@@ -62,7 +61,7 @@ class Algorithm:
         """The RLModule from the `module` config (`_target_` or the algorithm's default), checked against the spaces."""
         self._check_action_space()
         target, kwargs = module_target_and_kwargs(self.config.module, self.spec.default_module)
-        cls = get_class(target)
+        cls = import_object(target)
         problem = cls.check_spaces(self.observation_space, self.action_space) if hasattr(cls, "check_spaces") else None
         if problem:
             raise ConfigError(f"module: {problem} (env.id={self.config.env.id}). Pick another env or module._target_.")

@@ -108,15 +108,14 @@ def load_module(path: str) -> "RLModule":
     """The RLModule stored in a checkpoint, built from its config, weights loaded, in eval mode."""
     from rlhydra.config.algorithm_config import AlgorithmConfig
     from rlhydra.config.registry import get_algorithm_spec
-    from rlhydra.config.validate import module_target_and_kwargs
+    from rlhydra.config.validate import import_object, module_target_and_kwargs
     from rlhydra.env.make import env_spaces
-    from hydra.utils import get_class
-
+    
     metadata = read_metadata(path)
     config = AlgorithmConfig.from_dict(metadata["config"])
     target, kwargs = module_target_and_kwargs(config.module, get_algorithm_spec(config.algorithm.name).default_module)
     obs_space, act_space = env_spaces(config.env)
-    module = get_class(target)(observation_space=obs_space, action_space=act_space, **kwargs)
+    module = import_object(target)(observation_space=obs_space, action_space=act_space, **kwargs)
     module.set_state(torch.load(os.path.join(path, "module.pt"), weights_only=True))
     return module.eval()
 

@@ -1,0 +1,32 @@
+"""Shared test helpers: the conf dir, composing configs as the CLI does, fault-injection envs."""
+from __future__ import annotations
+
+import os
+from typing import List
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import rlhydra  # noqa: F401  (registers the schema in Hydra's ConfigStore)
+import tests.fault_envs  # noqa: F401  (registers the test envs)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONF = os.path.join(ROOT, "conf")
+
+
+def compose_cfg(overrides: List[str]) -> DictConfig:
+    """Compose conf/config.yaml with overrides, as `python train.py ...` does."""
+    with initialize_config_dir(version_base="1.3", config_dir=CONF):
+        return compose("config", overrides=overrides)
+
+
+@pytest.fixture
+def small_ppo():
+    """A fast PPO builder on CartPole for smoke tests."""
+    from rlhydra import PPOConfig
+
+    return (PPOConfig().environment("CartPole-v1")
+            .training(train_batch_size=128, minibatch_size=64, num_epochs=2)
+            .env_runners(num_envs_per_env_runner=4)
+            .evaluation(interval=0, episodes=2, num_envs=2))
