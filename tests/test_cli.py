@@ -1,0 +1,67 @@
+"""train.py as a user meets it: a run folder with config, metrics and checkpoint; clean errors for bad input."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run_train(*overrides: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "train.py", *overrides], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def read_metrics(run_dir) -> list:
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_train_leaves_config_metrics_and_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_train("algorithm=ppo", "env=cartpole", "total_steps=3000", "evaluation.interval=5",
+                     f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    assert "steps/s" in proc.stdout and "run folder" in proc.stdout
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    rows = read_metrics(run_dir)
+    assert len(rows) == 12  # ceil(3000 / 256) iterations, one row each
+    for key in ("env_steps", "time_s", "train/episode_return_mean", "perf/env_steps_per_s"):
+        assert key in rows[-1]
+    assert [r["env_steps"] for r in rows] == [256 * (i + 1) for i in range(12)]
+    assert "eval/episode_return_mean" in rows[4] and "eval/episode_return_mean" in rows[-1]
+    assert (run_dir / "checkpoints" / "final" / "metadata.json").is_file()
+
+
+def test_same_seed_same_metrics_from_the_command_line(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        proc = run_train("total_steps=1024", "seed=5", "evaluation.interval=2", "logger=jsonl",
+                         f"hydra.run.dir={tmp_path / name}")
+        assert proc.returncode == 0, proc.stderr
+        runs.append([{k: v for k, v in r.items() if not k.startswith("perf/") and k not in ("time_s", "checkpoint")}
+                     for r in read_metrics(tmp_path / name)])
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("algorithm.lrr=1e-3", "algorithm.lrr"),
+    ("algorithm.lr=abc", "algorithm.lr"),
+    ("+algorithm.foo=1", "algorithm.foo"),
+    ("algorithm.gamma=1.5", "algorithm.gamma"),
+    ("env_runners.num_envs_per_env_runner=0", "env_runners.num_envs_per_env_runner"),
+    ("env=cartpol", "Available options in 'env'"),
+    ("env.id=TupleAction-v0", "PPOModule takes Box or Discrete actions"),
+])
+def test_bad_input_exits_nonzero_with_a_clean_message(override, expected, tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    extra = ["env.id=tests.fault_envs:TupleAction-v0"] if "TupleAction" in override else [override]
+    proc = subprocess.run([sys.executable, "train.py", *extra, f"hydra.run.dir={tmp_path}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode != 0
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
