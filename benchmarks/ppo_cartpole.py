@@ -93,14 +93,25 @@ def child_rlhydra(steps: int, seed: int, threads: int) -> None:
         .build()
     )
     built = time.perf_counter()
-    result = algo.learn()
+    update_time = _UpdateTime()
+    result = algo.learn(loggers=[update_time])
     learned = time.perf_counter()
     algo.stop()
     import torch
 
     emit({"import_s": imported - start, "build_s": built - imported, "learn_s": learned - built,
-          "env_steps": algo.env_steps, "threads": torch.get_num_threads(),
+          "update_s": update_time.total_s, "env_steps": algo.env_steps, "threads": torch.get_num_threads(),
           "train_return": result.get("train/episode_return_mean")})
+
+
+class _UpdateTime:
+    """A logger that sums rlhydra's per-iteration learner time (update + weight sync)."""
+
+    def __init__(self) -> None:
+        self.total_s = 0.0
+
+    def log(self, result: Dict[str, Any]) -> None:
+        self.total_s += result["perf/learn_time_s"]
 
 
 def child_sb3(steps: int, seed: int, threads: int, env_id: str, threshold: Optional[float]) -> None:
@@ -127,10 +138,20 @@ def child_sb3(steps: int, seed: int, threads: int, env_id: str, threshold: Optio
             eval_env, n_eval_episodes=EVAL_EPISODES, eval_freq=EVAL_EVERY // NUM_ENVS, deterministic=True,
             callback_on_new_best=StopTrainingOnRewardThreshold(reward_threshold=threshold, verbose=0), verbose=0,
         )
+    update_s = [0.0]
+    train = model.train
+
+    def timed_train() -> None:  # SB3's update step, timed from outside
+        t = time.perf_counter()
+        train()
+        update_s[0] += time.perf_counter() - t
+
+    model.train = timed_train
     built = time.perf_counter()
     model.learn(total_timesteps=steps, callback=callback)
     learned = time.perf_counter()
     emit({"import_s": imported - start, "build_s": built - imported, "learn_s": learned - built,
+          "update_s": update_s[0],
           "env_steps": int(model.num_timesteps), "threads": torch.get_num_threads(),
           "best_eval_return": None if callback is None else float(callback.best_mean_reward)})
 
@@ -255,6 +276,10 @@ def report(args: argparse.Namespace, raw: Dict[str, float], tp: Dict[str, Dict[s
          f"{sb['steps_per_s'] / gym_raw:.1%}", ""],
         [f"learn() time for {rl['env_steps']:,} / {sb['env_steps']:,} env steps (s)", f"{rl['learn_s']:.2f}",
          f"{sb['learn_s']:.2f}", f"{rl['learn_s'] / sb['learn_s']:.2f}x"],
+        ["of which updates (s): rlhydra learner update + weight sync / SB3 `train()`", f"{rl['update_s']:.2f}",
+         f"{sb['update_s']:.2f}", f"{rl['update_s'] / sb['update_s']:.2f}x"],
+        ["of which sampling and the rest (s)", f"{rl['learn_s'] - rl['update_s']:.2f}",
+         f"{sb['learn_s'] - sb['update_s']:.2f}", f"{(rl['learn_s'] - rl['update_s']) / (sb['learn_s'] - sb['update_s']):.2f}x"],
         ["import time: `import rlhydra` / `import stable_baselines3` (s)", f"{rl['import_s']:.2f}",
          f"{sb['import_s']:.2f}", f"{rl['import_s'] / sb['import_s']:.2f}x"],
         ["build time: config + envs + module + learner / PPO(...) (s)", f"{rl['build_s']:.2f}", f"{sb['build_s']:.2f}",

@@ -149,6 +149,6 @@ def test_module_arguments_reach_the_module_from_the_command_line():
         module = algo.get_module()
         assert [m.out_features for m in module.pi if isinstance(m, nn.Linear)] == [8, 8, 1]
         assert isinstance(module.pi[1], nn.ReLU)
-        assert float(module.log_std[0]) == -1.0
+        assert float(module.log_std.detach()[0]) == -1.0
     finally:
         algo.stop()

@@ -91,7 +91,7 @@ def test_box_actions_are_clipped_for_the_env_but_kept_for_the_loss():
 
 
 def test_squashed_actions_are_rescaled_to_bounds():
-    space = gym.spaces.Box(np.array([0.0]), np.array([10.0]), dtype=np.float32)
+    space = gym.spaces.Box(np.array([0.0], np.float32), np.array([10.0], np.float32), dtype=np.float32)
     pipe = default_module_to_env(space, DiagGaussian, deterministic=True, squashed=True)
     out = pipe({C.ACTION_DIST_INPUTS: torch.tensor([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])})
     np.testing.assert_allclose(out[C.ENV_ACTIONS], [[0.0], [5.0], [10.0]])
