@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from _common import REPO, emit, log, machine_lines, md_table, read_jsonl, run_child
 
@@ -156,7 +156,7 @@ def child_sb3(steps: int, seed: int, threads: int, env_id: str, threshold: Optio
           "best_eval_return": None if callback is None else float(callback.best_mean_reward)})
 
 
-def _linear(start: float):
+def _linear(start: float) -> Callable[[float], float]:
     """rl-zoo's `lin_<value>` schedule: SB3 passes progress_remaining, 1 -> 0."""
     return lambda progress_remaining: progress_remaining * start
 
@@ -219,8 +219,9 @@ def measure_time_to_return(seeds: List[int], threshold: float) -> List[Dict[str,
 
 def rlhydra_cli_overrides(seed: int, threshold: float, run_dir: str) -> List[str]:
     """train.py overrides of the time-to-threshold run (tuned defaults; eval cadence spelled out)."""
+    interval = EVAL_EVERY // (NUM_ENVS * STEPS_PER_ENV)
     return ["algorithm=ppo", "env=cartpole", f"seed={seed}", f"total_steps={ZOO_TOTAL_STEPS}",
-            f"evaluation.stop_at_return={threshold:g}", f"evaluation.interval={EVAL_EVERY // (NUM_ENVS * STEPS_PER_ENV)}",
+            f"evaluation.stop_at_return={threshold:g}", f"evaluation.interval={interval}",
             f"evaluation.episodes={EVAL_EPISODES}", f"evaluation.num_envs={EVAL_ENVS}", "logger=jsonl",
             f"hydra.run.dir={run_dir}"]
 
@@ -244,134 +245,157 @@ def measure_first_step() -> Dict[str, float]:
 
 # ---- the report -------------------------------------------------------------------------------------------
 def verdict(ok: bool) -> str:
+    """Target verdict cell."""
     return "met" if ok else "**NOT met**"
+
+
+def ratio(a: float, b: float) -> str:
+    """a / b as '1.23x'."""
+    return f"{a / b:.2f}x"
+
+
+def targets_table(args: argparse.Namespace, tp: Dict[str, Dict[str, Any]], ttr: List[Dict[str, Any]],
+                  first: Dict[str, float]) -> str:
+    """One row per target: the result and whether it is met."""
+    speedup = tp["rlhydra"]["steps_per_s"] / tp["sb3"]["steps_per_s"]
+    rl_wall = statistics.mean(r["rlhydra_wall_s"] for r in ttr)
+    sb_wall = statistics.mean(r["sb3_wall_s"] for r in ttr)
+    seeds = f"seed {args.seeds[0]}" if len(args.seeds) == 1 else f"mean of {len(args.seeds)} seeds"
+    return md_table(["target", "result", "verdict"], [
+        ["PPO throughput >= 1.5x SB3 (1 torch thread each)", f"{speedup:.2f}x", verdict(speedup >= 1.5)],
+        [f"wall time to eval return >= {args.threshold:g} <= SB3+zoo ({seeds})",
+         f"{rl_wall:.1f} s vs {sb_wall:.1f} s", verdict(all(r["rlhydra_reached"] for r in ttr) and rl_wall <= sb_wall)],
+        ["rlhydra process start to first env step <= 2.5 s", f"{first['rlhydra']:.2f} s",
+         verdict(first["rlhydra"] <= 2.5)],
+    ])
+
+
+def throughput_table(raw: Dict[str, float], tp: Dict[str, Dict[str, Any]]) -> str:
+    """Raw env limit, PPO env steps/s, and where the time of each process went."""
+    rl, sb, gym_raw = tp["rlhydra"], tp["sb3"], raw["raw-gym"]
+    rl_rest, sb_rest = rl["learn_s"] - rl["update_s"], sb["learn_s"] - sb["update_s"]
+    rows = [
+        ["raw env limit: 8 envs, random actions (env steps/s)", f"{gym_raw:,.0f} (Gymnasium sync vector env)",
+         f"{raw['raw-sb3']:,.0f} (DummyVecEnv + Monitor)", ratio(gym_raw, raw["raw-sb3"])],
+        ["PPO training, 1 torch thread (env steps/s)", f"{rl['steps_per_s']:,.0f}", f"{sb['steps_per_s']:,.0f}",
+         f"**{ratio(rl['steps_per_s'], sb['steps_per_s'])}**"],
+    ]
+    if "sb3-default-threads" in tp:
+        sd = tp["sb3-default-threads"]
+        rows.append([f"PPO training, SB3 with torch's default {sd['threads']} threads (env steps/s)",
+                     f"{rl['steps_per_s']:,.0f} (1 thread)", f"{sd['steps_per_s']:,.0f}",
+                     ratio(rl["steps_per_s"], sd["steps_per_s"])])
+    rows += [
+        ["PPO training / Gymnasium raw env limit", f"{rl['steps_per_s'] / gym_raw:.1%}",
+         f"{sb['steps_per_s'] / gym_raw:.1%}", ""],
+        [f"learn() time for {rl['env_steps']:,} / {sb['env_steps']:,} env steps (s)", f"{rl['learn_s']:.2f}",
+         f"{sb['learn_s']:.2f}", ratio(rl["learn_s"], sb["learn_s"])],
+        ["- of which updates (s): learner update + weight sync / SB3 `train()`", f"{rl['update_s']:.2f}",
+         f"{sb['update_s']:.2f}", ratio(rl["update_s"], sb["update_s"])],
+        ["- of which sampling and the rest (s)", f"{rl_rest:.2f}", f"{sb_rest:.2f}", ratio(rl_rest, sb_rest)],
+        ["import time: `import rlhydra` / `import stable_baselines3` (s)", f"{rl['import_s']:.2f}",
+         f"{sb['import_s']:.2f}", ratio(rl["import_s"], sb["import_s"])],
+        ["build time: config, envs, module, learner / `PPO(...)` (s)", f"{rl['build_s']:.2f}",
+         f"{sb['build_s']:.2f}", ratio(rl["build_s"], sb["build_s"])],
+    ]
+    return md_table(["measurement", "rlhydra", "SB3", "rlhydra / SB3"], rows)
+
+
+def time_to_return_table(ttr: List[Dict[str, Any]]) -> str:
+    """Wall time and env steps to the threshold per seed (and their mean over several seeds)."""
+    def steps(n: float, reached: bool) -> str:
+        return f"{n:,.0f}" if reached else f"{n:,.0f} (not reached)"
+
+    rows = [[r["seed"], f"{r['rlhydra_wall_s']:.1f}", steps(r["rlhydra_steps"], r["rlhydra_reached"]),
+             f"{r['sb3_wall_s']:.1f}", steps(r["sb3_steps"], r["sb3_reached"]),
+             ratio(r["rlhydra_wall_s"], r["sb3_wall_s"])] for r in ttr]
+    if len(ttr) > 1:
+        mean = {k: statistics.mean(r[k] for r in ttr) for k in ("rlhydra_wall_s", "rlhydra_steps", "sb3_wall_s",
+                                                               "sb3_steps")}
+        rows.append(["mean", f"{mean['rlhydra_wall_s']:.1f}", f"{mean['rlhydra_steps']:,.0f}",
+                     f"{mean['sb3_wall_s']:.1f}", f"{mean['sb3_steps']:,.0f}",
+                     ratio(mean["rlhydra_wall_s"], mean["sb3_wall_s"])])
+    return md_table(["seed", "rlhydra wall (s)", "rlhydra env steps", "SB3+zoo wall (s)", "SB3+zoo env steps",
+                     "rlhydra / SB3 wall"], rows)
+
+
+def startup_table(first: Dict[str, float]) -> str:
+    """Process start to first env step."""
+    return md_table(["measurement", "rlhydra", "SB3", "rlhydra / SB3"], [
+        ["process start to first env step (s)", f"{first['rlhydra']:.2f}", f"{first['sb3']:.2f}",
+         ratio(first["rlhydra"], first["sb3"])],
+    ])
+
+
+def method_notes(args: argparse.Namespace, ttr: List[Dict[str, Any]]) -> List[str]:
+    """How each number was measured, and the known differences between the two sides."""
+    thr = f"{args.threshold:g}"
+    eval_every = {r["rlhydra_eval_every"] for r in ttr} - {None}
+    cadence_warning = "" if eval_every <= {EVAL_EVERY} else (
+        f" **Warning: rlhydra's first evaluation was at {sorted(eval_every)} env steps, not {EVAL_EVERY}.**")
+    return [
+        f"- Same hyperparameters for both (rl-baselines3-zoo's CartPole-v1 PPO): {HYPERPARAMETERS}; CPU only.",
+        "- Every measurement runs in its own fresh Python process, one after another (nothing runs in parallel).",
+        f"- Raw env limit: {args.raw_steps:,} env steps of 8 CartPole-v1 with numpy random actions drawn per "
+        "vector step; the Gymnasium sync vector env (same-step autoreset) is the one rlhydra samples from.",
+        "- Throughput: `torch.set_num_threads(1)` in both (rlhydra: `learners(torch_threads=1)`, its default; "
+        f"SB3: set in the child before building). Only `learn()` is timed (--steps {args.steps}; both round up to "
+        "whole 256-step iterations): sampling + updates, no evaluation, no logging. Import and build are timed "
+        "separately inside the same processes.",
+        f"- Time to {thr}: wall time measured by this script from just before `Popen` to process exit (imports, "
+        f"build, training, evaluations, rlhydra's final checkpoint). Both evaluate every {EVAL_EVERY:,} env steps on "
+        f"{EVAL_ENVS} separate envs, {EVAL_EPISODES} deterministic episodes, stop at the first evaluation with mean "
+        f"return >= {thr}, budget {ZOO_TOTAL_STEPS:,} env steps, 1 torch thread. rlhydra: `python train.py "
+        f"{' '.join(rlhydra_cli_overrides(0, args.threshold, '<tmp>'))}` (tuned defaults, eval cadence spelled "
+        f"out). SB3: `PPO(...)` + `EvalCallback(eval_freq={EVAL_EVERY // NUM_ENVS}, n_eval_episodes={EVAL_EPISODES}, "
+        f"deterministic=True, callback_on_new_best=StopTrainingOnRewardThreshold({thr}))`. Env steps are those at "
+        "the stopping evaluation. Caveats: SB3's EvalCallback fires on the last env step of a rollout, before that "
+        "rollout's update, so at the same env step its policy has had one update fewer; SB3's eval env continues "
+        f"its RNG across evaluations while rlhydra replays the same seeded episodes.{cadence_warning}",
+        f"- First env step: env `{FIRST_STEP_ENV}` (benchmarks/first_step_env.py) writes `time.time()` on its "
+        "first `step()`; reported is that minus `time.time()` just before `Popen`. rlhydra: `python train.py "
+        f"algorithm=ppo env=cartpole env.id={FIRST_STEP_ENV} total_steps={FIRST_STEP_TOTAL} logger=jsonl`; "
+        "SB3: this script's SB3 child (imports SB3, builds `PPO`, `learn()`).",
+    ]
 
 
 def report(args: argparse.Namespace, raw: Dict[str, float], tp: Dict[str, Dict[str, Any]],
            ttr: List[Dict[str, Any]], first: Dict[str, float], total_s: float) -> str:
     """The markdown report: targets, then the detailed tables, then how it was measured."""
-    rl, sb = tp["rlhydra"], tp["sb3"]
-    speedup = rl["steps_per_s"] / sb["steps_per_s"]
-    rl_wall = statistics.mean(r["rlhydra_wall_s"] for r in ttr)
-    sb_wall = statistics.mean(r["sb3_wall_s"] for r in ttr)
-    all_reached = all(r["rlhydra_reached"] for r in ttr)
-    thr = f"{args.threshold:g}"
-    seeds = "seed " + ", ".join(str(s) for s in args.seeds) if len(args.seeds) == 1 else f"mean of {len(args.seeds)} seeds"
-
-    targets = md_table(["target", "result", "verdict"], [
-        ["PPO throughput >= 1.5x SB3 (1 torch thread each)", f"{speedup:.2f}x", verdict(speedup >= 1.5)],
-        [f"wall time to eval return >= {thr} <= SB3+zoo ({seeds})", f"{rl_wall:.1f} s vs {sb_wall:.1f} s",
-         verdict(all_reached and rl_wall <= sb_wall)],
-        ["rlhydra process start to first env step <= 2.5 s", f"{first['rlhydra']:.2f} s",
-         verdict(first["rlhydra"] <= 2.5)],
-    ])
-
-    gym_raw = raw["raw-gym"]
-    tp_rows = [
-        ["raw env limit: 8 envs, random actions (env steps/s)", f"{gym_raw:,.0f} (Gymnasium sync vector env)",
-         f"{raw['raw-sb3']:,.0f} (DummyVecEnv + Monitor)", f"{gym_raw / raw['raw-sb3']:.2f}x"],
-        [f"PPO training, 1 torch thread (env steps/s)", f"{rl['steps_per_s']:,.0f}", f"{sb['steps_per_s']:,.0f}",
-         f"**{speedup:.2f}x**"],
-        ["PPO training as a share of the Gymnasium raw limit", f"{rl['steps_per_s'] / gym_raw:.1%}",
-         f"{sb['steps_per_s'] / gym_raw:.1%}", ""],
-        [f"learn() time for {rl['env_steps']:,} / {sb['env_steps']:,} env steps (s)", f"{rl['learn_s']:.2f}",
-         f"{sb['learn_s']:.2f}", f"{rl['learn_s'] / sb['learn_s']:.2f}x"],
-        ["of which updates (s): rlhydra learner update + weight sync / SB3 `train()`", f"{rl['update_s']:.2f}",
-         f"{sb['update_s']:.2f}", f"{rl['update_s'] / sb['update_s']:.2f}x"],
-        ["of which sampling and the rest (s)", f"{rl['learn_s'] - rl['update_s']:.2f}",
-         f"{sb['learn_s'] - sb['update_s']:.2f}", f"{(rl['learn_s'] - rl['update_s']) / (sb['learn_s'] - sb['update_s']):.2f}x"],
-        ["import time: `import rlhydra` / `import stable_baselines3` (s)", f"{rl['import_s']:.2f}",
-         f"{sb['import_s']:.2f}", f"{rl['import_s'] / sb['import_s']:.2f}x"],
-        ["build time: config + envs + module + learner / PPO(...) (s)", f"{rl['build_s']:.2f}", f"{sb['build_s']:.2f}",
-         f"{rl['build_s'] / sb['build_s']:.2f}x"],
-    ]
-    if "sb3-default-threads" in tp:
-        sd = tp["sb3-default-threads"]
-        tp_rows.insert(2, [f"PPO training, SB3 with torch's default {sd['threads']} threads (env steps/s)",
-                           f"{rl['steps_per_s']:,.0f} (1 thread)", f"{sd['steps_per_s']:,.0f}",
-                           f"{rl['steps_per_s'] / sd['steps_per_s']:.2f}x"])
-    throughput = md_table(["measurement", "rlhydra", "SB3", "rlhydra / SB3"], tp_rows)
-
-    def steps(n: int, reached: bool) -> str:
-        return f"{n:,}" if reached else f"{n:,} (not reached)"
-
-    ttr_rows = [[r["seed"], f"{r['rlhydra_wall_s']:.1f}", steps(r["rlhydra_steps"], r["rlhydra_reached"]),
-                 f"{r['sb3_wall_s']:.1f}", steps(r["sb3_steps"], r["sb3_reached"]),
-                 f"{r['rlhydra_wall_s'] / r['sb3_wall_s']:.2f}x"] for r in ttr]
-    if len(ttr) > 1:
-        ttr_rows.append(["mean", f"{rl_wall:.1f}", f"{statistics.mean(r['rlhydra_steps'] for r in ttr):,.0f}",
-                         f"{sb_wall:.1f}", f"{statistics.mean(r['sb3_steps'] for r in ttr):,.0f}",
-                         f"{rl_wall / sb_wall:.2f}x"])
-    time_to = md_table(["seed", "rlhydra wall (s)", "rlhydra env steps", "SB3+zoo wall (s)", "SB3+zoo env steps",
-                        "rlhydra / SB3 wall"], ttr_rows)
-
-    startup = md_table(["measurement", "rlhydra", "SB3", "rlhydra / SB3"], [
-        ["process start to first env step (s)", f"{first['rlhydra']:.2f}", f"{first['sb3']:.2f}",
-         f"{first['rlhydra'] / first['sb3']:.2f}x"],
-    ])
-
-    eval_every = {r["rlhydra_eval_every"] for r in ttr} - {None}
-    cadence_warning = "" if eval_every <= {EVAL_EVERY} else (
-        f" **Warning: rlhydra's first evaluation was at {sorted(eval_every)} env steps, not {EVAL_EVERY}.**")
-    sb3_flags = f"--steps {args.steps}"
-    notes = [
-        f"- Same hyperparameters for both (rl-baselines3-zoo's CartPole-v1 PPO): {HYPERPARAMETERS}; CPU only.",
-        "- Every measurement runs in its own fresh Python process, one after another (nothing runs in parallel).",
-        f"- Raw env limit: {args.raw_steps:,} env steps of 8 CartPole-v1 with numpy random actions drawn per "
-        "vector step; the Gymnasium sync vector env (same-step autoreset) is the one rlhydra samples from.",
-        f"- Throughput: `torch.set_num_threads(1)` in both (rlhydra: `learners(torch_threads=1)`, its default; "
-        f"SB3: set in the child before building). Only `learn()` is timed ({sb3_flags}, both round up to whole "
-        "256-step iterations): sampling + updates, no evaluation, no logging. Import and build are timed separately "
-        "inside the same processes.",
-        f"- Time to {thr}: wall time measured by this script from just before `Popen` to process exit (imports, "
-        "build, training, evaluations, rlhydra's final checkpoint). Both evaluate every "
-        f"{EVAL_EVERY:,} env steps on {EVAL_ENVS} separate envs, {EVAL_EPISODES} deterministic episodes, stop at the "
-        f"first evaluation with mean return >= {thr}, budget {ZOO_TOTAL_STEPS:,} env steps, 1 torch thread. "
-        f"rlhydra: `python train.py {' '.join(rlhydra_cli_overrides(0, args.threshold, '<tmp>'))}` "
-        "(tuned defaults, eval cadence spelled out). SB3: `PPO(...)` + `EvalCallback(eval_freq="
-        f"{EVAL_EVERY // NUM_ENVS}, n_eval_episodes={EVAL_EPISODES}, callback_on_new_best="
-        f"StopTrainingOnRewardThreshold({thr}))`. Env steps are those at the stopping evaluation. Caveats: SB3's "
-        "EvalCallback fires on the last env step of a rollout, before that rollout's update, so at the same env "
-        "step its policy has one update fewer; SB3's eval env continues its RNG across evaluations while "
-        f"rlhydra replays the same seeded episodes.{cadence_warning}",
-        f"- First env step: env `{FIRST_STEP_ENV}` (benchmarks/first_step_env.py) writes `time.time()` on its "
-        f"first `step()`; reported is that minus `time.time()` just before `Popen`. rlhydra: `python train.py "
-        f"algorithm=ppo env=cartpole env.id={FIRST_STEP_ENV} total_steps={FIRST_STEP_TOTAL} logger=jsonl`; "
-        "SB3: this script's SB3 child (imports SB3, builds `PPO`, `learn()`).",
-    ]
-    command = shlex.join(["python", *sys.argv])
+    quick = " (--quick: smoke numbers, not results)" if args.quick else ""
     return "\n".join([
         "# PPO on CartPole-v1: rlhydra vs Stable-Baselines3 (rl-zoo hyperparameters)",
         "",
-        f"- command: `{command}`",
+        f"- command: `{shlex.join(['python', *sys.argv])}`",
         *machine_lines(),
-        f"- benchmark run took {total_s:.0f} s" + (" (--quick: smoke numbers, not results)" if args.quick else ""),
+        f"- benchmark run took {total_s:.0f} s{quick}",
         "",
         "## Targets",
         "",
-        targets,
+        targets_table(args, tp, ttr, first),
         "",
         f"## Throughput (8 envs, {args.steps:,} env steps)",
         "",
-        throughput,
+        throughput_table(raw, tp),
         "",
-        f"## Wall time from process start to eval return >= {thr}",
+        f"## Wall time from process start to eval return >= {args.threshold:g}",
         "",
-        time_to,
+        time_to_return_table(ttr),
         "",
         "## Startup",
         "",
-        startup,
+        startup_table(first),
         "",
         "## How it was measured",
         "",
-        *notes,
+        *method_notes(args, ttr),
         "",
     ])
 
 
 # ---- entry point ------------------------------------------------------------------------------------------
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Command-line flags; the --child flags are internal."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=50_000, help="env steps of each throughput run")
     p.add_argument("--raw-steps", type=int, default=200_000, help="env steps of the raw env limit runs")

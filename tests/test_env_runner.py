@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rlhydra.algorithms.ppo.module import PPOModule
-from rlhydra.config.schema import EnvConfig
+from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
 from rlhydra.core import columns as C
 from rlhydra.env.env_runner import EnvRunner
 from rlhydra.env.make import env_spaces
@@ -13,7 +13,7 @@ from rlhydra.env.make import env_spaces
 
 def make_runner(env: EnvConfig, num_envs: int = 4, **kwargs) -> EnvRunner:
     obs_space, act_space = env_spaces(env)
-    return EnvRunner(env, PPOModule(obs_space, act_space), num_envs=num_envs, seed=0, **kwargs)
+    return EnvRunner(env, EnvRunnersConfig(), PPOModule(obs_space, act_space), num_envs=num_envs, seed=0, **kwargs)
 
 
 def test_one_batched_forward_per_vector_step():

@@ -75,6 +75,7 @@ class EnvConfig(Section):
     kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
     max_episode_steps: Optional[int] = None  # override the registered time limit
     vectorization_mode: str = "sync"  # sync (in-process, best for cheap envs) or async (one process per env)
+    wrappers: List[Any] = field(default_factory=list)  # gymnasium wrappers by _target_, applied to each env in order
 
     def checks(self) -> Iterator[Tuple[str, str]]:
         yield from _positive(self, "max_episode_steps")
@@ -90,6 +91,8 @@ class EnvRunnersConfig(Section):
     normalize_obs: bool = False  # running mean/std observation normalisation (state is checkpointed)
     normalize_obs_clip: float = 10.0  # clip normalised observations to +-this
     clip_actions: bool = True  # clip sampled Box actions to the action space bounds before env.step
+    env_to_module_connectors: List[Any] = field(default_factory=list)  # your Connectors by _target_, run first on raw obs
+    module_to_env_connectors: List[Any] = field(default_factory=list)  # your Connectors by _target_, run last on actions
 
     def checks(self) -> Iterator[Tuple[str, str]]:
         if self.num_env_runners < 0:

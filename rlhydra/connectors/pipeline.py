@@ -18,6 +18,24 @@ class Connector:
     def set_state(self, state: Dict[str, Any]) -> None:
         pass
 
+    def transform_space(self, observation_space: Any) -> Any:
+        """The observation space after this connector (override if it changes shapes)."""
+        return observation_space
+
+
+def build_connectors(nodes: Iterable[Any], key: str) -> List[Connector]:
+    """User connectors from config nodes ({_target_: pkg.MyConnector, ...kwargs} or a dotted path)."""
+    from hydra.utils import instantiate
+
+    connectors = []
+    for i, node in enumerate(nodes):
+        node = {"_target_": node} if isinstance(node, str) else dict(node)
+        connector = instantiate(node, _convert_="all")
+        if not isinstance(connector, Connector):
+            raise TypeError(f"{key}[{i}]: {node['_target_']} is not a rlhydra.connectors.Connector")
+        connectors.append(connector)
+    return connectors
+
 
 class ConnectorPipeline(Connector):
     """Connectors applied in order; its state is each connector's state by position and class name."""

@@ -18,7 +18,8 @@ from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
 from rlhydra.config.validate import import_object, module_target_and_kwargs
 from rlhydra.core.learner import Learner
-from rlhydra.core.rl_module import TorchRLModule
+from rlhydra.connectors.pipeline import build_connectors
+from rlhydra.core.rl_module import TorchRLModule, torch_inference
 from rlhydra.core.rollout import Rollout
 from rlhydra.env.env_runner import EnvRunner
 from rlhydra.env.make import env_spaces
@@ -37,15 +38,18 @@ class Algorithm:
         self.spec = get_algorithm_spec(config.algorithm.name)
         torch.set_num_threads(config.learner.torch_threads)
         seed_everything(config.seed)
-        self.observation_space, self.action_space = env_spaces(config.env)
+        self.env_observation_space, self.action_space = env_spaces(config.env)
+        self.observation_space = self.env_observation_space
+        for connector in build_connectors(config.env_runners.env_to_module_connectors, "env_to_module_connectors"):
+            self.observation_space = connector.transform_space(self.observation_space)
         module = self.build_module()
         self.learner = self.learner_class(config, module)
-        runner_module = copy.deepcopy(module).to("cpu").float()
-        er = config.env_runners
+        lc = config.learner
+        share = self.learner.device.type == "cpu" and lc.precision in ("32-true", "32") and lc.devices == 1
         self.env_runner = EnvRunner(
-            config.env, runner_module, num_envs=er.num_envs_per_env_runner, seed=config.seed,
-            normalize_obs=er.normalize_obs, normalize_obs_clip=er.normalize_obs_clip,
-            clip_actions=er.clip_actions, squashed_actions=self.squashed_actions,
+            config.env, config.env_runners, module if share else copy.deepcopy(module).to("cpu").float(),
+            num_envs=config.env_runners.num_envs_per_env_runner, seed=config.seed,
+            squashed_actions=self.squashed_actions, share_module=share,
         )
         self._eval_runner: Optional[EnvRunner] = None
         self.iteration = 0
@@ -131,12 +135,10 @@ class Algorithm:
         """`evaluation.episodes` episodes on separate envs with fixed seeds; greedy actions by default."""
         ev = self.config.evaluation
         if self._eval_runner is None:
-            er = self.config.env_runners
+            module = torch_inference(copy.deepcopy(self.learner.raw_module).to("cpu").float())
             self._eval_runner = EnvRunner(
-                self.config.env, copy.deepcopy(self.env_runner.module), num_envs=ev.num_envs,
-                seed=self.config.seed, explore=not ev.deterministic, normalize_obs=er.normalize_obs,
-                normalize_obs_clip=er.normalize_obs_clip, clip_actions=er.clip_actions,
-                squashed_actions=self.squashed_actions,
+                self.config.env, self.config.env_runners, module, num_envs=ev.num_envs,
+                seed=self.config.seed, explore=not ev.deterministic, squashed_actions=self.squashed_actions,
             )
         self._eval_runner.set_weights(self.learner.get_weights())
         self._eval_runner.set_connector_state(self.env_runner.get_connector_state())

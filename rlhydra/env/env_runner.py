@@ -6,9 +6,10 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
-from rlhydra.config.schema import EnvConfig
+from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
 from rlhydra.connectors.env_to_module import default_env_to_module
 from rlhydra.connectors.module_to_env import default_module_to_env
+from rlhydra.connectors.pipeline import ConnectorPipeline, build_connectors
 from rlhydra.core import columns as C
 from rlhydra.core.rl_module import TorchRLModule, torch_inference
 from rlhydra.core.rollout import Rollout
@@ -21,26 +22,35 @@ class EnvRunner:
     def __init__(
         self,
         env_config: EnvConfig,
+        runner_config: EnvRunnersConfig,
         module: TorchRLModule,
         *,
         num_envs: int,
         seed: int,
         explore: bool = True,
-        normalize_obs: bool = False,
-        normalize_obs_clip: float = 10.0,
-        clip_actions: bool = True,
         squashed_actions: bool = False,
+        share_module: bool = False,
     ) -> None:
         self.env = make_vector_env(env_config, num_envs)
         self.env_id = env_config.id
         self.num_envs, self.seed, self.explore = num_envs, seed, explore
-        self.module = torch_inference(module)
+        # A shared module is the learner's own (local runner, same device): weight sync costs nothing.
+        self.module = module if share_module else torch_inference(module)
+        self.shares_module = share_module
+        rc = runner_config
         obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
-        self.env_to_module = default_env_to_module(obs_space, normalize=normalize_obs, clip=normalize_obs_clip)
+        user_in = build_connectors(rc.env_to_module_connectors, "env_runners.env_to_module_connectors")
+        for connector in user_in:
+            obs_space = connector.transform_space(obs_space)
+        self.env_to_module = ConnectorPipeline(
+            user_in + default_env_to_module(obs_space, normalize=rc.normalize_obs, clip=rc.normalize_obs_clip).connectors
+        )
         self.module_to_env = default_module_to_env(
             act_space, self.module.action_dist_cls(), deterministic=not explore,
-            clip_actions=clip_actions, squashed=squashed_actions,
+            clip_actions=rc.clip_actions, squashed=squashed_actions,
         )
+        for connector in build_connectors(rc.module_to_env_connectors, "env_runners.module_to_env_connectors"):
+            self.module_to_env.append(connector)
         self._forward = self.module.forward_exploration if explore else self.module.forward_inference
         self._obs: Optional[torch.Tensor] = None  # processed current observation of every env
         self._ep_return = np.zeros(num_envs, np.float64)
@@ -124,7 +134,8 @@ class EnvRunner:
 
     # ---- state ---------------------------------------------------------------------------------
     def set_weights(self, weights: Dict[str, torch.Tensor]) -> None:
-        self.module.set_state(weights)
+        if not self.shares_module:
+            self.module.set_state(weights)
 
     def get_connector_state(self) -> Dict[str, Any]:
         return self.env_to_module.get_state()

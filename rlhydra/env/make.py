@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -35,26 +35,43 @@ def resolve_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
 def make_vector_env(env: EnvConfig, num_envs: int) -> VectorEnv:
     """A vector env of `num_envs` copies, autoreset in the same step (final obs in `info['final_obs']`)."""
     spec = resolve_env_spec(env.id)
-    kwargs = dict(env.kwargs)
-    if env.max_episode_steps is not None:
-        kwargs["max_episode_steps"] = env.max_episode_steps
     return gym.make_vec(
         spec.id,
         num_envs=num_envs,
         vectorization_mode=env.vectorization_mode,
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-        **kwargs,
+        wrappers=build_wrappers(env) or None,
+        **_make_kwargs(env),
     )
 
 
 def env_spaces(env: EnvConfig) -> Tuple[gym.Space, gym.Space]:
-    """Single-env observation and action spaces, read from one short-lived env."""
+    """Single-env observation and action spaces (wrappers applied), read from one short-lived env."""
     spec = resolve_env_spec(env.id)
-    kwargs = dict(env.kwargs)
-    if env.max_episode_steps is not None:
-        kwargs["max_episode_steps"] = env.max_episode_steps
-    probe = gym.make(spec.id, **kwargs)
+    probe = gym.make(spec.id, **_make_kwargs(env))
+    for wrap in build_wrappers(env):
+        probe = wrap(probe)
     try:
         return probe.observation_space, probe.action_space
     finally:
         probe.close()
+
+
+def build_wrappers(env: EnvConfig) -> List[Callable[[gym.Env], gym.Env]]:
+    """`env.wrappers` entries ({_target_: ..., kwargs} or a dotted path) as callables env -> wrapped env."""
+    from hydra.utils import instantiate
+
+    wrappers = []
+    for i, node in enumerate(env.wrappers):
+        node = {"_target_": node} if isinstance(node, str) else dict(node)
+        if "_target_" not in node:
+            raise ConfigError(f"env.wrappers[{i}]: needs a _target_ (e.g. gymnasium.wrappers.ClipReward)")
+        wrappers.append(instantiate(node, _partial_=True, _convert_="all"))
+    return wrappers
+
+
+def _make_kwargs(env: EnvConfig) -> Dict[str, Any]:
+    kwargs = dict(env.kwargs)
+    if env.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = env.max_episode_steps
+    return kwargs
