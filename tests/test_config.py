@@ -107,9 +107,28 @@ def test_module_that_cannot_serve_the_spaces_fails_before_runners(monkeypatch):
         raise AssertionError("an env runner was started")
 
     monkeypatch.setattr(env_runner.EnvRunner, "__init__", no_runner)
-    config = check_hydra_config(compose_cfg(["env.id=TupleAction-v0"]))
+    with pytest.raises(ConfigError, match=r"module: PPOModule takes Box or Discrete actions"):
+        check_hydra_config(compose_cfg(["env.id=TupleAction-v0"]))
+    config = PPOConfig().environment("TupleAction-v0")
     with pytest.raises(ConfigError, match=r"module: PPOModule takes Box or Discrete actions"):
         config.build()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["algorithm=dqn", "env=pendulum"], "algorithm=dqn needs discrete actions, but env 'Pendulum-v1' has continuous"),
+    (["algorithm=sac", "env=cartpole"], "algorithm=sac needs continuous actions, but env 'CartPole-v1' has discrete"),
+    (["+env.kwargs.foo=1"], "unexpected keyword argument 'foo'"),
+    (["algorithm=sac", "env=pendulum", "buffer.capacity=0"], "buffer.capacity: must be a positive integer"),
+    (["algorithm=dqn", "+buffer.n_step=3"], "buffer.n_step: set by rlhydra from the algorithm config"),
+    (["algorithm=dqn", "algorithm.gradient_steps=0"], "algorithm.gradient_steps: must be >= 1, or -1"),
+])
+def test_impossible_combinations_fail_before_anything_starts(overrides, message, monkeypatch):
+    import rlhydra.env.env_runner as env_runner
+
+    monkeypatch.setattr(env_runner.EnvRunner, "__init__", lambda *a, **k: pytest.fail("a runner started"))
+    with pytest.raises(ConfigError) as info:
+        check_hydra_config(compose_cfg(overrides))
+    assert message in str(info.value)
 
 
 def test_tuned_defaults_apply_and_command_line_wins():

@@ -1,2 +1,2 @@
 """Algorithms; importing this package registers each of them."""
-from rlhydra.algorithms import ppo  # noqa: F401
+from rlhydra.algorithms import dqn, ppo, sac  # noqa: F401

@@ -18,6 +18,7 @@ from rlhydra.config.schema import (
     ReportingConfig,
     Section,
     TrainingConfig,
+    default_buffer,
     default_module,
     iter_sections,
 )
@@ -35,6 +36,7 @@ class AlgorithmConfig(Section):
     env_runners: EnvRunnersConfig = field(default_factory=EnvRunnersConfig)  # sampling: runners, envs, connectors
     learner: LearnerConfig = field(default_factory=LearnerConfig)  # group `learner`
     module: Dict[str, Any] = field(default_factory=default_module)  # RLModule by `_target_` (group `module`)
+    buffer: Dict[str, Any] = field(default_factory=default_buffer)  # replay buffer by `_target_`; off-policy only
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)  # periodic evaluation on separate envs
     reporting: ReportingConfig = field(default_factory=ReportingConfig)  # metric smoothing, console interval
     checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)  # when and how many to keep

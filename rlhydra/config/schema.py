@@ -68,6 +68,26 @@ class TrainingConfig(Section):
 
 
 @dataclass
+class OffPolicyTrainingConfig(TrainingConfig):
+    """What off-policy algorithms (SAC, DQN) share: replay, update cadence, n-step returns."""
+
+    train_batch_size: int = 256  # transitions per gradient step (RLlib's meaning for off-policy algorithms)
+    learning_starts: int = 100  # env steps collected before the first gradient step
+    train_freq: int = 1  # vector steps collected between rounds of gradient steps
+    gradient_steps: int = 1  # gradient steps per round; -1: one per env step collected in the round
+    steps_per_iteration: int = 1000  # env steps per train() call (one metrics row)
+    n_step: int = 1  # n-step returns, computed in the buffer, never across an episode end
+
+    def checks(self) -> Iterator[Tuple[str, str]]:
+        yield from super().checks()
+        yield from _positive(self, "train_freq", "steps_per_iteration", "n_step")
+        if self.learning_starts < 0:
+            yield "learning_starts", f"must be >= 0, got {self.learning_starts}"
+        if self.gradient_steps == 0 or self.gradient_steps < -1:
+            yield "gradient_steps", f"must be >= 1, or -1 for one per env step; got {self.gradient_steps}"
+
+
+@dataclass
 class EnvConfig(Section):
     """The Gymnasium environment (group `env`)."""
 
@@ -184,6 +204,11 @@ class LoggerConfig(Section):
     console: bool = True  # progress lines on stdout
     jsonl: bool = True  # metrics.jsonl in the run folder, one row per iteration
     wandb: WandbConfig = field(default_factory=WandbConfig)  # off unless logger=wandb
+
+
+def default_buffer() -> Dict[str, Any]:
+    """The `buffer` node of conf/buffer/uniform.yaml (used by off-policy algorithms only)."""
+    return {"_target_": "rlhydra.buffers.ReplayBuffer", "capacity": 1_000_000}
 
 
 def default_module() -> Dict[str, Any]:

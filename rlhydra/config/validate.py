@@ -54,15 +54,18 @@ def validate(config: AlgorithmConfig) -> None:
         errors.extend(f"{prefix}{key}: {problem}" for key, problem in section.checks())
     if config.total_steps <= 0:
         errors.append(f"total_steps: must be > 0, got {config.total_steps}")
-    errors.extend(_check_env(config))
     errors.extend(_check_runtime(config))
     errors.extend(_check_module(config))
+    if not errors:  # the env is only made once the rest of the config is sound
+        errors.extend(_check_env(config))
+    errors.extend(_check_buffer(config))
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
 
 
 def _check_env(config: AlgorithmConfig) -> List[str]:
-    from rlhydra.env.make import resolve_env_spec
+    """The env id resolves, the env constructs with its kwargs and wrappers, and its spaces suit the algorithm."""
+    from rlhydra.env.make import env_spaces, resolve_env_spec
 
     if config.env.id in (MISSING, "", None):
         return ["env.id: not set. Pick an env group (env=cartpole) or set env.id=<Gymnasium id>."]
@@ -70,6 +73,34 @@ def _check_env(config: AlgorithmConfig) -> List[str]:
         resolve_env_spec(config.env.id)
     except ConfigError as exc:
         return [str(exc)]
+    try:  # constructs one env object to read its spaces; nothing is reset or stepped
+        obs_space, act_space = env_spaces(config.env)
+    except ConfigError as exc:
+        return [str(exc)]
+    except Exception as exc:
+        return [f"env: {config.env.id} could not be made with env.kwargs={config.env.kwargs} and "
+                f"env.wrappers={config.env.wrappers}: {type(exc).__name__}: {exc}"]
+    return space_problems(config, obs_space, act_space)
+
+
+def space_problems(config: AlgorithmConfig, obs_space: Any, act_space: Any) -> List[str]:
+    """Can the algorithm and its module serve these spaces? Each problem names what is needed."""
+    import gymnasium as gym
+
+    spec = get_algorithm_spec(config.algorithm.name)
+    kind = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
+    if kind not in spec.action_spaces:
+        return [f"algorithm={spec.name} needs {' or '.join(spec.action_spaces)} actions, but env "
+                f"'{config.env.id}' has {kind} actions ({act_space}). Pick an algorithm that supports "
+                "them or another env."]
+    target, _ = module_target_and_kwargs(config.module, spec.default_module)
+    try:
+        cls = import_object(target)
+    except (ImportError, AttributeError, ValueError):
+        return []  # reported by the module check
+    problem = cls.check_spaces(obs_space, act_space) if hasattr(cls, "check_spaces") else None
+    if problem:
+        return [f"module: {problem} (env.id={config.env.id}). Pick another env or module._target_."]
     return []
 
 
@@ -105,19 +136,36 @@ def _check_runtime(config: AlgorithmConfig) -> List[str]:
 def _check_module(config: AlgorithmConfig) -> List[str]:
     spec = get_algorithm_spec(config.algorithm.name)
     target, kwargs = module_target_and_kwargs(config.module, spec.default_module)
+    return check_target("module", target, kwargs, ("observation_space", "action_space"))
+
+
+def _check_buffer(config: AlgorithmConfig) -> List[str]:
+    from rlhydra.config.schema import OffPolicyTrainingConfig
+
+    if not isinstance(config.algorithm, OffPolicyTrainingConfig):
+        return []
+    target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
+    errors = check_target("buffer", target, kwargs, ("n_step", "gamma", "device", "seed", "batch_size"))
+    if "capacity" in kwargs and (not isinstance(kwargs["capacity"], int) or kwargs["capacity"] < 1):
+        errors.append(f"buffer.capacity: must be a positive integer, got {kwargs['capacity']}")
+    return errors
+
+
+def check_target(key: str, target: str, kwargs: Dict[str, Any], supplied: Tuple[str, ...]) -> List[str]:
+    """Problems with a `_target_` node: the class must import and take every given key as an argument."""
     try:
         cls = import_object(target)
     except (ImportError, AttributeError, ValueError) as exc:
-        return [f"module._target_={target}: cannot import it ({exc}). Give 'package.module.ClassName' "
+        return [f"{key}._target_={target}: cannot import it ({exc}). Give 'package.module.ClassName' "
                 "and make your package importable (pip install -e . or PYTHONPATH)."]
     params = inspect.signature(cls).parameters
+    errors = [f"{key}.{k}: set by rlhydra from the algorithm config (algorithm.n_step, algorithm.gamma, "
+              "algorithm.train_batch_size, seed, learner.accelerator); remove it here" for k in kwargs if k in supplied]
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return []
-    unknown = [k for k in kwargs if k not in params]
-    if unknown:
-        valid = [k for k in params if k not in ("observation_space", "action_space", "self")]
-        return [f"module.{k}: not an argument of {target}. Valid: {', '.join(valid) or '(none)'}." for k in unknown]
-    return []
+        return errors
+    valid = [k for k in params if k not in supplied and k != "self"]
+    return errors + [f"{key}.{k}: not an argument of {target}. Valid: {', '.join(valid) or '(none)'}."
+                     for k in kwargs if k not in params]
 
 
 def import_object(path: str) -> Any:

@@ -25,9 +25,7 @@ class SampleActions(Connector):
         if self.deterministic:
             batch[C.ACTIONS] = dist.deterministic_sample()
         else:
-            actions = dist.sample()
-            batch[C.ACTIONS] = actions
-            batch[C.ACTION_LOGP] = dist.logp(actions)
+            batch[C.ACTIONS], batch[C.ACTION_LOGP] = dist.sample_and_logp()
         return batch
 
 

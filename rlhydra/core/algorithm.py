@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import os
 import random
@@ -16,7 +17,7 @@ import torch
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
-from rlhydra.config.validate import import_object, module_target_and_kwargs
+from rlhydra.config.validate import import_object, module_target_and_kwargs, space_problems
 from rlhydra.core.learner import Learner
 from rlhydra.connectors.pipeline import build_connectors
 from rlhydra.core.rl_module import TorchRLModule, torch_inference
@@ -63,24 +64,18 @@ class Algorithm:
     # ---- building ------------------------------------------------------------------------------
     def build_module(self) -> TorchRLModule:
         """The RLModule from the `module` config (`_target_` or the algorithm's default), checked against the spaces."""
-        self._check_action_space()
+        problems = space_problems(self.config, self.observation_space, self.action_space)
+        if problems:
+            raise ConfigError("; ".join(problems))
         target, kwargs = module_target_and_kwargs(self.config.module, self.spec.default_module)
         cls = import_object(target)
-        problem = cls.check_spaces(self.observation_space, self.action_space) if hasattr(cls, "check_spaces") else None
-        if problem:
-            raise ConfigError(f"module: {problem} (env.id={self.config.env.id}). Pick another env or module._target_.")
-        return cls(observation_space=self.observation_space, action_space=self.action_space, **kwargs)
+        params = inspect.signature(cls).parameters
+        extra = {k: v for k, v in self.extra_module_kwargs().items() if k in params and k not in kwargs}
+        return cls(observation_space=self.observation_space, action_space=self.action_space, **extra, **kwargs)
 
-    def _check_action_space(self) -> None:
-        import gymnasium as gym
-
-        kind = "discrete" if isinstance(self.action_space, gym.spaces.Discrete) else "continuous"
-        if kind not in self.spec.action_spaces:
-            raise ConfigError(
-                f"algorithm={self.spec.name} needs {' or '.join(self.spec.action_spaces)} actions, but env "
-                f"'{self.config.env.id}' has {kind} actions ({self.action_space}). "
-                "Pick an algorithm that supports them or another env."
-            )
+    def extra_module_kwargs(self) -> Dict[str, Any]:
+        """Module arguments the algorithm config decides (e.g. DQN's `dueling`), given when the class takes them."""
+        return {}
 
     # ---- one iteration -------------------------------------------------------------------------
     def training_step(self) -> Dict[str, Any]:

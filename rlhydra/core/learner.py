@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.core.rl_module import TorchRLModule
-from rlhydra.core.rollout import Rollout
 
 
 class Learner(abc.ABC):
@@ -33,20 +32,26 @@ class Learner(abc.ABC):
         """The optimizers of the module's parameters."""
 
     @abc.abstractmethod
-    def update(self, rollout: Rollout, progress: float) -> Dict[str, float]:
-        """Learn from one iteration's data; `progress` in [0, 1] drives schedules. Returns metrics."""
+    def update(self, batch: Any, progress: float) -> Dict[str, Any]:
+        """Learn from a batch (on-policy: the iteration's Rollout; off-policy: one replay sample).
 
-    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, grad_clip: float | None) -> torch.Tensor:
-        """zero_grad, backward (through Fabric), clip, step; returns the grad norm as a tensor (no host sync)."""
+        `progress` in [0, 1] drives schedules. Metrics may be tensors: they reach the host once per iteration.
+        """
+
+    def on_env_steps(self, env_steps: int, progress: float) -> None:
+        """Called after each sampling round of an off-policy loop (schedules, target updates by env steps)."""
+
+    def backward_step(
+        self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, grad_clip: Optional[float] = None
+    ) -> Optional[torch.Tensor]:
+        """zero_grad, backward (through Fabric), optional clip, step; returns the grad norm when clipping."""
         optimizer.zero_grad(set_to_none=True)
         self.fabric.backward(loss)
-        params = [p for group in optimizer.param_groups for p in group["params"]]
+        norm = None
         if grad_clip is not None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
             norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        else:
-            norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params if p.grad is not None]))
         optimizer.step()
-        self.num_updates += 1
         return norm
 
     def get_weights(self) -> Dict[str, torch.Tensor]:

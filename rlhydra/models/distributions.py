@@ -17,6 +17,11 @@ class Distribution:
     def sample(self) -> Tensor:
         raise NotImplementedError
 
+    def sample_and_logp(self) -> tuple[Tensor, Tensor]:
+        """A sample and its log-prob (subclasses may do both in one pass)."""
+        actions = self.sample()
+        return actions, self.logp(actions)
+
     def logp(self, actions: Tensor) -> Tensor:
         raise NotImplementedError
 
@@ -75,3 +80,42 @@ class DiagGaussian(Distribution):
 
     def deterministic_sample(self) -> Tensor:
         return self.mean
+
+
+class SquashedGaussian(Distribution):
+    """tanh(Gaussian): actions in [-1, 1] (the module->env connector rescales them); inputs are [mean, log_std]."""
+
+    def __init__(self, mean: Tensor, log_std: Tensor) -> None:
+        self.mean, self.log_std = mean, log_std
+
+    @classmethod
+    def from_inputs(cls, inputs: Tensor) -> "SquashedGaussian":
+        mean, log_std = inputs.chunk(2, dim=-1)
+        return cls(mean, log_std)
+
+    def sample_and_logp(self) -> tuple[Tensor, Tensor]:
+        return self.rsample_and_logp()
+
+    def rsample_and_logp(self) -> tuple[Tensor, Tensor]:
+        """A reparameterised sample and its log-prob (with the tanh change-of-variables term)."""
+        u = self.mean + self.log_std.exp() * torch.randn_like(self.mean)
+        z = (u - self.mean) * torch.exp(-self.log_std)
+        logp = (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        # log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)), stable for large |u|
+        logp = logp - (2.0 * (math.log(2.0) - u - torch.nn.functional.softplus(-2.0 * u))).sum(-1)
+        return torch.tanh(u), logp
+
+    def sample(self) -> Tensor:
+        return torch.tanh(self.mean + self.log_std.exp() * torch.randn_like(self.mean))
+
+    def logp(self, actions: Tensor) -> Tensor:
+        u = torch.atanh(actions.clamp(-1 + 1e-6, 1 - 1e-6))
+        z = (u - self.mean) * torch.exp(-self.log_std)
+        logp = (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return logp - (2.0 * (math.log(2.0) - u - torch.nn.functional.softplus(-2.0 * u))).sum(-1)
+
+    def entropy(self) -> Tensor:
+        raise NotImplementedError("a squashed Gaussian has no closed-form entropy; use -logp of samples")
+
+    def deterministic_sample(self) -> Tensor:
+        return torch.tanh(self.mean)

@@ -53,8 +53,11 @@ class PPOLearner(Learner):
                 idx = perm[start : start + mb]
                 loss, step_stats = self.loss({k: v[idx] for k, v in batch.items()}, clip)
                 grad_norm = self.backward_step(loss, optimizer, hp.grad_clip)
+                if grad_norm is None:
+                    grad_norm = torch.zeros((), device=self.device)
                 stats += torch.cat([step_stats, grad_norm.reshape(1).to(stats.dtype)])
                 steps += 1
+        self.num_updates += steps
 
         values = (stats / steps).tolist()  # the one host sync of the update
         metrics = {f"learner/{name}": v for name, v in zip(STAT_NAMES, values)}

@@ -1,0 +1,15 @@
+"""DQN: registers itself with the algorithm registry."""
+from rlhydra.algorithms.dqn.algorithm import DQN
+from rlhydra.algorithms.dqn.config import DQNConfig, DQNTrainingConfig
+from rlhydra.algorithms.dqn.module import DQNModule
+from rlhydra.config.registry import AlgorithmSpec, register_algorithm
+
+register_algorithm(AlgorithmSpec(
+    name="dqn",
+    training_config=DQNTrainingConfig,
+    algorithm_class=DQN,
+    default_module="rlhydra.algorithms.dqn.module.DQNModule",
+    action_spaces=("discrete",),
+))
+
+__all__ = ["DQN", "DQNConfig", "DQNModule", "DQNTrainingConfig"]

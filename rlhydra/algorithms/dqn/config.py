@@ -1,0 +1,44 @@
+"""DQN's hyperparameters (group `algorithm`, schema `base_dqn`) and the DQNConfig builder."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Dict, Iterator, Optional, Tuple
+
+from rlhydra.config.builder import AlgorithmConfigBuilder
+from rlhydra.config.schema import OffPolicyTrainingConfig, _in_range, _positive
+
+
+@dataclass
+class DQNTrainingConfig(OffPolicyTrainingConfig):
+    """DQN with switches for double Q, dueling heads, n-step and prioritized replay; defaults follow SB3."""
+
+    ALIASES: ClassVar[Dict[str, str]] = {"train_batch_size_per_learner": "train_batch_size",
+                                         "num_steps_sampled_before_learning_starts": "learning_starts",
+                                         "double_q": "double_q", "dueling": "dueling"}
+
+    name: str = "dqn"
+    lr: float = 1e-4
+    train_batch_size: int = 32
+    train_freq: int = 4
+    grad_clip: Optional[float] = 10.0
+    double_q: bool = False  # pick next actions with the online net, value them with the target net
+    dueling: bool = False  # value + advantage heads (passed to the default module)
+    target_update_interval: int = 10_000  # env steps between target network updates
+    tau: float = 1.0  # 1: hard copy at each target update; < 1: polyak averaging
+    exploration_fraction: float = 0.1  # fraction of total_steps over which epsilon decays
+    exploration_initial_eps: float = 1.0  # epsilon at the start
+    exploration_final_eps: float = 0.05  # epsilon after the decay
+
+    def checks(self) -> Iterator[Tuple[str, str]]:
+        yield from super().checks()
+        yield from _positive(self, "target_update_interval")
+        yield from _in_range(self.tau, "tau", 0.0, 1.0)
+        yield from _in_range(self.exploration_fraction, "exploration_fraction", 0.0, 1.0)
+        yield from _in_range(self.exploration_initial_eps, "exploration_initial_eps", 0.0, 1.0)
+        yield from _in_range(self.exploration_final_eps, "exploration_final_eps", 0.0, 1.0)
+
+
+class DQNConfig(AlgorithmConfigBuilder):
+    """Builder for DQN: DQNConfig().environment("CartPole-v1").training(double_q=True, n_step=3).build()."""
+
+    training_class = DQNTrainingConfig

@@ -1,0 +1,65 @@
+"""DQN's loss and update: Huber TD loss on (n-step) targets, double Q, target network, epsilon schedule."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+import torch.nn.functional as F
+
+from rlhydra.algorithms.dqn.module import Q_VALUES
+from rlhydra.core import columns as C
+from rlhydra.core.learner import Learner
+from rlhydra.core.rl_module import TorchRLModule
+
+
+class DQNLearner(Learner):
+    """One gradient step per `update(batch)`; target updates and epsilon follow env steps."""
+
+    def __init__(self, config, module: TorchRLModule) -> None:
+        super().__init__(config, module)
+        self._target_updates = 0
+        self.on_env_steps(0, 0.0)
+
+    def configure_optimizers(self, module: TorchRLModule) -> List[torch.optim.Optimizer]:
+        return [torch.optim.Adam(module.q.parameters(), lr=self.config.algorithm.lr)]
+
+    def epsilon(self, progress: float) -> float:
+        """Linear decay from the initial to the final epsilon over `exploration_fraction` of training."""
+        hp = self.config.algorithm
+        frac = 1.0 if hp.exploration_fraction == 0 else min(1.0, progress / hp.exploration_fraction)
+        return hp.exploration_initial_eps + frac * (hp.exploration_final_eps - hp.exploration_initial_eps)
+
+    def on_env_steps(self, env_steps: int, progress: float) -> None:
+        hp = self.config.algorithm
+        self.raw_module.epsilon.fill_(self.epsilon(progress))
+        due = env_steps // hp.target_update_interval
+        if due > self._target_updates:
+            self._target_updates = due
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.raw_module.q_target.parameters()),
+                                     list(self.raw_module.q.parameters()), hp.tau)
+
+    def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, torch.Tensor]:
+        hp = self.config.algorithm
+        m = self.raw_module
+        next_obs = batch[C.NEXT_OBS]
+        with torch.no_grad():
+            next_q_target = m.q_target(next_obs)
+            if hp.double_q:
+                next_actions = m.q(next_obs).argmax(dim=-1, keepdim=True)
+                next_q = next_q_target.gather(-1, next_actions).squeeze(-1)
+            else:
+                next_q = next_q_target.max(dim=-1).values
+            target = batch[C.REWARDS] + batch["discounts"] * (1.0 - batch[C.TERMINATED]) * next_q
+        q = self.module(batch)[Q_VALUES].gather(-1, batch[C.ACTIONS].long().unsqueeze(-1)).squeeze(-1)
+        loss = (batch["weights"] * F.smooth_l1_loss(q, target, reduction="none")).mean()
+        self.backward_step(loss, self.optimizers[0], hp.grad_clip)
+        return {"loss": loss.detach(), "q_mean": q.detach().mean(), "epsilon": m.epsilon.clone(),
+                "td_errors": (q - target).detach()}
+
+    def get_state(self) -> Dict:
+        return {**super().get_state(), "target_updates": self._target_updates}
+
+    def set_state(self, state: Dict) -> None:
+        super().set_state(state)
+        self._target_updates = int(state["target_updates"])

@@ -1,0 +1,35 @@
+"""SAC's hyperparameters (group `algorithm`, schema `base_sac`) and the SACConfig builder."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Dict, Iterator, Optional, Tuple
+
+from rlhydra.config.builder import AlgorithmConfigBuilder
+from rlhydra.config.schema import OffPolicyTrainingConfig, _in_range, _positive
+
+
+@dataclass
+class SACTrainingConfig(OffPolicyTrainingConfig):
+    """Soft Actor-Critic with twin Q, polyak targets and automatic entropy tuning; defaults follow SB3."""
+
+    ALIASES: ClassVar[Dict[str, str]] = {"train_batch_size_per_learner": "train_batch_size",
+                                         "num_steps_sampled_before_learning_starts": "learning_starts"}
+
+    name: str = "sac"
+    lr: float = 3e-4  # Adam learning rate of actor, critics and alpha
+    tau: float = 0.005  # polyak factor of the target critics (1: hard copy)
+    initial_alpha: float = 1.0  # entropy coefficient at the start
+    autotune_alpha: bool = True  # learn alpha so the policy entropy tracks target_entropy
+    target_entropy: Optional[float] = None  # null: -dim(action space)
+    target_update_interval: int = 1  # gradient steps between target updates
+
+    def checks(self) -> Iterator[Tuple[str, str]]:
+        yield from super().checks()
+        yield from _in_range(self.tau, "tau", 0.0, 1.0)
+        yield from _positive(self, "initial_alpha", "target_update_interval")
+
+
+class SACConfig(AlgorithmConfigBuilder):
+    """Builder for SAC: SACConfig().environment("Pendulum-v1").training(lr=1e-3).build()."""
+
+    training_class = SACTrainingConfig

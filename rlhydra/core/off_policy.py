@@ -1,0 +1,71 @@
+"""OffPolicyAlgorithm: sample a few vector steps into the replay buffer, then take gradient steps on samples."""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.validate import import_object, module_target_and_kwargs
+from rlhydra.core.algorithm import Algorithm
+from rlhydra.models.mlp import flat_dim
+
+
+class OffPolicyAlgorithm(Algorithm):
+    """The off-policy loop, once for SAC, DQN and friends; the learner's `update(batch)` is per gradient step."""
+
+    def __init__(self, config: AlgorithmConfig) -> None:
+        super().__init__(config)
+        hp = config.algorithm
+        target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
+        self.buffer = import_object(target)(
+            n_step=hp.n_step, gamma=hp.gamma, batch_size=hp.train_batch_size, device=self.learner.device,
+            seed=config.seed, **kwargs,
+        )
+        # The runner stores what the module saw: flattened float32 observations.
+        obs_space = gym.spaces.Box(-np.inf, np.inf, (flat_dim(self.observation_space),), np.float32)
+        self.buffer.setup(obs_space, self.action_space, config.env_runners.num_envs_per_env_runner)
+
+    def training_step(self) -> Dict[str, Any]:
+        hp = self.config.algorithm
+        target_steps = self.env_steps + hp.steps_per_iteration
+        stats: List[Dict[str, torch.Tensor]] = []
+        sample_time = learn_time = 0.0
+        while self.env_steps < target_steps:
+            start = time.perf_counter()
+            rollout = self.sample(hp.train_freq)
+            self.buffer.add(rollout.data)
+            self.learner.on_env_steps(self.env_steps, self.progress)
+            sampled = time.perf_counter()
+            if self.env_steps >= hp.learning_starts and len(self.buffer) > 0:
+                rounds = hp.gradient_steps if hp.gradient_steps > 0 else rollout.num_steps
+                for _ in range(rounds):
+                    batch = self.buffer.sample(hp.train_batch_size)
+                    out = self.learner.update(batch, self.progress)
+                    td_errors = out.pop("td_errors", None)
+                    if td_errors is not None and hasattr(self.buffer, "update_priorities"):
+                        self.buffer.update_priorities(batch["indices"], td_errors)
+                    stats.append(out)
+                self.learner.num_updates += rounds
+                self.sync_weights()
+            sample_time += sampled - start
+            learn_time += time.perf_counter() - sampled
+        metrics: Dict[str, Any] = {"perf/sample_time_s": sample_time, "perf/learn_time_s": learn_time,
+                                   "learner/updates": self.learner.num_updates, "buffer/size": len(self.buffer)}
+        if stats:
+            keys = list(stats[0])
+            means = torch.stack([torch.stack([s[k].float() for k in keys]) for s in stats]).mean(0).tolist()
+            metrics.update({f"learner/{k}": v for k, v in zip(keys, means)})  # one host sync per iteration
+        return metrics
+
+    def get_state(self) -> Dict[str, Any]:
+        state = super().get_state()
+        state["buffer"] = self.buffer.state_dict()
+        return state
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        super().set_state(state)
+        self.buffer.load_state_dict(state["buffer"])
