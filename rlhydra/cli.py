@@ -4,37 +4,58 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import Any, Dict
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from rlhydra.config.validate import check_hydra_config
 from rlhydra.core.algorithm import EVAL_RETURN
-from rlhydra.loggers import build_loggers
+from rlhydra.loggers import build_loggers, check_logger_overrides
+from rlhydra.sweep_summary import JobContext, job_context, write_job_result
 
 
 def main(cfg: DictConfig) -> float:
-    """Validate, build, learn, report; returns the final evaluation return (what sweepers optimise)."""
-    config = check_hydra_config(cfg)  # every user error surfaces here, before any env or worker starts
+    """Validate, build, learn, report; returns the final evaluation return (what sweepers optimise).
+
+    Each run also writes result.json (overrides, final return, env steps, time) for the multirun summary.
+    """
     run_dir = HydraConfig.get().runtime.output_dir
-    print(f"rlhydra: {config.algorithm.name} on {config.env.id}, seed {config.seed}, "
-          f"{config.total_steps:,} env steps -> {run_dir}", flush=True)
+    job = job_context()
     start = time.perf_counter()
-    algo = config.build()
-    loggers = build_loggers(config, run_dir)
     try:
-        result = algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"))
-    finally:
-        algo.stop()
-        for logger in loggers:
-            logger.close()
-    final = result.get(EVAL_RETURN, math.nan)
+        result = _train(cfg, run_dir, job)
+    except Exception as exc:
+        write_job_result(run_dir, job, status="failed", error=f"{type(exc).__name__}: {exc}",
+                         time_s=round(time.perf_counter() - start, 2))
+        raise
+    final = float(result.get(EVAL_RETURN, math.nan))
+    elapsed = time.perf_counter() - start
+    write_job_result(run_dir, job, status="ok", final_return=final, env_steps=int(result.get("env_steps", 0)),
+                     time_s=round(elapsed, 2), checkpoint=result.get("checkpoint"))
     print(
-        f"done in {time.perf_counter() - start:.1f}s: {result.get('env_steps', 0):,} env steps, "
+        f"done in {elapsed:.1f}s: {result.get('env_steps', 0):,} env steps, "
         f"final eval return {final:.2f}\n"
         f"  run folder: {run_dir}\n"
         f"  metrics:    {os.path.join(run_dir, 'metrics.jsonl')}\n"
         f"  checkpoint: {result.get('checkpoint', '(none)')}",
         flush=True,
     )
-    return float(final)
+    return final
+
+
+def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
+    check_logger_overrides(job.overrides)
+    config = check_hydra_config(cfg)  # every user error surfaces here, before any env or worker starts
+    print(f"rlhydra: {config.algorithm.name} on {config.env.id}, seed {config.seed}, "
+          f"{config.total_steps:,} env steps -> {run_dir}", flush=True)
+    algo = config.build()
+    try:
+        loggers = build_loggers(config, run_dir, run_name=job.override_dirname or None, group=job.sweep_name)
+        try:
+            return algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"))
+        finally:
+            for logger in loggers:
+                logger.close()
+    finally:
+        algo.stop()

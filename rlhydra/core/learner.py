@@ -38,6 +38,14 @@ class Learner(abc.ABC):
         `progress` in [0, 1] drives schedules. Metrics may be tensors: they reach the host once per iteration.
         """
 
+    def adam(self, params: Any, lr: float, eps: float = 1e-8) -> torch.optim.Adam:
+        """Adam with the fused kernel where the device has one (several times faster steps for small nets)."""
+        params = list(params)
+        try:
+            return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
+        except (RuntimeError, TypeError):
+            return torch.optim.Adam(params, lr=lr, eps=eps)
+
     def on_env_steps(self, env_steps: int, progress: float) -> None:
         """Called after each sampling round of an off-policy loop (schedules, target updates by env steps)."""
 

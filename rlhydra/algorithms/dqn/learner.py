@@ -21,7 +21,7 @@ class DQNLearner(Learner):
         self.on_env_steps(0, 0.0)
 
     def configure_optimizers(self, module: TorchRLModule) -> List[torch.optim.Optimizer]:
-        return [torch.optim.Adam(module.q.parameters(), lr=self.config.algorithm.lr)]
+        return [self.adam(module.q.parameters(), self.config.algorithm.lr)]
 
     def epsilon(self, progress: float) -> float:
         """Linear decay from the initial to the final epsilon over `exploration_fraction` of training."""

@@ -30,7 +30,7 @@ class PPOLearner(Learner):
 
     def configure_optimizers(self, module: TorchRLModule) -> List[torch.optim.Optimizer]:
         hp = self.config.algorithm
-        return [torch.optim.Adam(module.parameters(), lr=hp.lr, eps=hp.adam_eps)]
+        return [self.adam(module.parameters(), hp.lr, hp.adam_eps)]
 
     def update(self, rollout: Rollout, progress: float) -> Dict[str, float]:
         hp = self.config.algorithm

@@ -27,9 +27,8 @@ class SACLearner(Learner):
 
     def configure_optimizers(self, module: TorchRLModule) -> List[torch.optim.Optimizer]:
         lr = self.config.algorithm.lr
-        return [torch.optim.Adam(module.actor.parameters(), lr=lr),
-                torch.optim.Adam(module.critic.parameters(), lr=lr),
-                torch.optim.Adam([module.log_alpha], lr=lr)]
+        return [self.adam(module.actor.parameters(), lr), self.adam(module.critic.parameters(), lr),
+                self.adam([module.log_alpha], lr)]
 
     def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, torch.Tensor]:
         hp = self.config.algorithm
