@@ -6,26 +6,9 @@ import pytest
 import torch
 
 from rlhydra import Algorithm, PPOConfig
-from rlhydra.config import check_hydra_config
 from rlhydra.core import columns as C
-from tests.conftest import compose_cfg
 
 EVAL = "eval/episode_return_mean"
-
-
-def test_ppo_learns_cartpole_with_tuned_defaults():
-    """Deterministic eval mean return >= 475 (10 episodes) within 100k env steps, for at least 2 of 3 seeds."""
-    reached = {}
-    for seed in (0, 1, 2):
-        config = check_hydra_config(compose_cfg([
-            "algorithm=ppo", "env=cartpole", f"seed={seed}", "total_steps=100000",
-            "evaluation.stop_at_return=475", "evaluation.episodes=10",
-        ]))
-        with config.build() as algo:
-            result = algo.learn()
-        reached[seed] = (result[EVAL], result["env_steps"])
-    passed = [s for s, (ret, steps) in reached.items() if ret >= 475 and steps <= 100_000]
-    assert len(passed) >= 2, f"eval return >= 475 within 100k steps for {len(passed)}/3 seeds (need 2): {reached}"
 
 
 def test_ppo_runs_on_pendulum(small_ppo):

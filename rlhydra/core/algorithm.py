@@ -114,8 +114,9 @@ class Algorithm:
         return rollout
 
     def sync_weights(self) -> None:
-        """Send the learner's weights to the env runner (once per iteration)."""
-        self.env_runner.set_weights(self.learner.get_weights())
+        """Send the learner's weights to the env runner (free when the runner shares the learner's module)."""
+        if not self.env_runner.shares_module:
+            self.env_runner.set_weights(self.learner.get_weights())
 
     @property
     def progress(self) -> float:
