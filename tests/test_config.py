@@ -171,3 +171,28 @@ def test_module_arguments_reach_the_module_from_the_command_line():
         assert float(module.log_std.detach()[0]) == -1.0
     finally:
         algo.stop()
+
+
+def _tuned_pairs():
+    import os
+
+    from tests.conftest import CONF
+
+    for name in sorted(os.listdir(os.path.join(CONF, "tuned"))):
+        algorithm, _, env = name[: -len(".yaml")].partition("_")
+        yield algorithm, env
+
+
+@pytest.mark.parametrize("algorithm, env", list(_tuned_pairs()))
+def test_every_tuned_file_composes_and_validates(algorithm, env):
+    config = check_hydra_config(compose_cfg([f"algorithm={algorithm}", f"env={env}"]))
+    assert config.algorithm.name == algorithm
+    untuned = from_hydra(compose_cfg([f"algorithm={algorithm}", f"env={env}", "~tuned"]))
+    assert untuned != config  # the file changed something
+
+
+def test_tuned_files_cover_the_promised_pairs():
+    pairs = set(_tuned_pairs())
+    for pair in [("ppo", "cartpole"), ("ppo", "acrobot"), ("dqn", "cartpole"), ("dqn", "acrobot"),
+                 ("sac", "pendulum"), ("sac", "mountain_car_continuous")]:
+        assert pair in pairs, pair
