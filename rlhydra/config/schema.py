@@ -72,7 +72,7 @@ class OffPolicyTrainingConfig(TrainingConfig):
     """What off-policy algorithms (SAC, DQN) share: replay, update cadence, n-step returns."""
 
     train_batch_size: int = 256  # transitions per gradient step (RLlib's meaning for off-policy algorithms)
-    learning_starts: int = 100  # env steps collected before the first gradient step
+    learning_starts: int = 100  # env steps of uniform random actions before the first gradient step
     train_freq: int = 1  # vector steps collected between rounds of gradient steps
     gradient_steps: int = 1  # gradient steps per round; -1: one per env step collected in the round
     steps_per_iteration: int = 1000  # env steps per train() call (one metrics row)
@@ -203,6 +203,7 @@ class LoggerConfig(Section):
 
     console: bool = True  # progress lines on stdout
     jsonl: bool = True  # metrics.jsonl in the run folder, one row per iteration
+    tensorboard: bool = False  # TensorBoard event files under <run dir>/tensorboard (needs `tensorboard`)
     wandb: WandbConfig = field(default_factory=WandbConfig)  # off unless logger=wandb
 
 

@@ -104,9 +104,9 @@ class Algorithm:
             result.update(self.evaluate())
         return result
 
-    def sample(self, num_steps_per_env: int) -> Rollout:
+    def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:
         """Collect a rollout from the env runner and update the counters and episode statistics."""
-        rollout = self.env_runner.sample(num_steps_per_env)
+        rollout = self.env_runner.sample(num_steps_per_env, random_actions=random_actions)
         self.env_steps += rollout.num_steps
         self.episodes += len(rollout.episode_returns)
         self._recent_returns.extend(rollout.episode_returns)

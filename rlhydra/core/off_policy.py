@@ -36,7 +36,7 @@ class OffPolicyAlgorithm(Algorithm):
         sample_time = learn_time = 0.0
         while self.env_steps < target_steps:
             start = time.perf_counter()
-            rollout = self.sample(hp.train_freq)
+            rollout = self.sample(hp.train_freq, random_actions=self.env_steps < hp.learning_starts)
             self.buffer.add(rollout.data)
             self.learner.on_env_steps(self.env_steps, self.progress)
             sampled = time.perf_counter()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -37,6 +38,7 @@ class EnvRunner:
         # A shared module is the learner's own (local runner, same device): weight sync costs nothing.
         self.module = module if share_module else torch_inference(module)
         self.shares_module = share_module
+        self.squashed_actions = squashed_actions
         rc = runner_config
         obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
         user_in = build_connectors(rc.env_to_module_connectors, "env_runners.env_to_module_connectors")
@@ -58,8 +60,11 @@ class EnvRunner:
         self.env_steps = 0
 
     # ---- training rollouts -------------------------------------------------------------------
-    def sample(self, num_steps_per_env: int) -> Rollout:
-        """The next `num_steps_per_env` vector steps of every env (episodes continue across calls)."""
+    def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:
+        """The next `num_steps_per_env` vector steps of every env (episodes continue across calls).
+
+        `random_actions` acts uniformly at random instead of with the module (off-policy warm-up).
+        """
         if self._obs is None:
             raw, _ = self.env.reset(seed=self.seed)
             self.env.action_space.seed(self.seed)
@@ -77,7 +82,7 @@ class EnvRunner:
 
         for t in range(num_t):
             obs_buf[t] = self._obs.numpy()
-            out = self._act(self._obs)
+            out = self._random_act() if random_actions else self._act(self._obs)
             raw, rewards, terminated, truncated, info = self.env.step(out[C.ENV_ACTIONS])
             self._obs = self._process(raw, update=True)
             next_buf[t] = self._obs.numpy()
@@ -154,6 +159,18 @@ class EnvRunner:
         with torch.inference_mode():
             out = self._forward({C.OBS: obs})
             return self.module_to_env(out)
+
+    def _random_act(self) -> Dict[str, Any]:
+        """Uniform actions in the module's action space (in [-1, 1] when squashed), through module->env."""
+        space = self.env.single_action_space
+        if isinstance(space, gym.spaces.Discrete):
+            actions = torch.randint(0, int(space.n), (self.num_envs,))
+        elif self.squashed_actions:
+            actions = torch.rand(self.num_envs, *space.shape) * 2.0 - 1.0
+        else:
+            low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
+            actions = low + torch.rand(self.num_envs, *space.shape) * (high - low)
+        return self.module_to_env({C.ACTIONS: actions})
 
     def _check_finite(self, rewards: np.ndarray, next_obs: np.ndarray) -> None:
         bad = ~np.isfinite(rewards) | ~np.isfinite(next_obs.reshape(*rewards.shape, -1)).all(-1)
