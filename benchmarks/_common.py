@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT_TAG = "BENCH_RESULT "
@@ -72,14 +72,26 @@ def version(package: str) -> str:
         return "not installed"
 
 
+def load_average() -> Tuple[float, float, float]:
+    """The 1/5/15-minute load averages (zeros where the OS has none), to see whether other work shared the machine."""
+    return os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+
+
+def load_line(start: Tuple[float, float, float], end: Tuple[float, float, float]) -> str:
+    """Markdown bullet with the load averages before and after a run."""
+    def fmt(load: Tuple[float, float, float]) -> str:
+        return ", ".join(f"{x:.2f}" for x in load)
+
+    return f"- load average (1/5/15 min): {fmt(start)} before, {fmt(end)} after"
+
+
 def machine_lines() -> List[str]:
-    """Markdown bullet lines: date, machine, load and library versions."""
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    """Markdown bullet lines: date, machine and library versions."""
     libs = ", ".join(f"{p} {version(p)}" for p in ("rlhydra", "stable-baselines3", "torch", "gymnasium", "numpy"))
     return [
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- machine: {os.cpu_count()} cores (os.cpu_count()), {cpu_model()}, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}; load average at start: {load}",
+        f"{platform.release()}, Python {platform.python_version()}",
         f"- libraries: {libs}",
     ]
 

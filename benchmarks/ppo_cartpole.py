@@ -3,7 +3,7 @@
 Measures the raw env limit, PPO training throughput, wall time from process start to eval return >= 475 and
 process start to the first env step; prints a markdown table and writes it to --out.
 
-    python benchmarks/ppo_cartpole.py                 # full run, ~2-4 min on 2 cores
+    python benchmarks/ppo_cartpole.py                 # full run, ~2-3 min on 2 cores
     python benchmarks/ppo_cartpole.py --quick         # smoke run, ~30 s
     python benchmarks/ppo_cartpole.py --seeds 0 1 2   # time-to-475 over three seeds
 
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from _common import REPO, emit, log, machine_lines, md_table, read_jsonl, run_child
+from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, read_jsonl, run_child
 
 SCRIPT = str(Path(__file__).resolve().relative_to(REPO))
 NUM_ENVS = 8
@@ -92,15 +92,16 @@ def child_rlhydra(steps: int, seed: int, threads: int) -> None:
         .stopping(total_steps=steps)
         .build()
     )
-    built = time.perf_counter()
+    built, cpu = time.perf_counter(), time.process_time()
     update_time = _UpdateTime()
     result = algo.learn(loggers=[update_time])
-    learned = time.perf_counter()
+    learned, cpu = time.perf_counter(), time.process_time() - cpu
     algo.stop()
     import torch
 
     emit({"import_s": imported - start, "build_s": built - imported, "learn_s": learned - built,
-          "update_s": update_time.total_s, "env_steps": algo.env_steps, "threads": torch.get_num_threads(),
+          "learn_cpu_s": cpu, "update_s": update_time.total_s, "env_steps": algo.env_steps,
+          "threads": torch.get_num_threads(),
           "train_return": result.get("train/episode_return_mean")})
 
 
@@ -147,12 +148,12 @@ def child_sb3(steps: int, seed: int, threads: int, env_id: str, threshold: Optio
         update_s[0] += time.perf_counter() - t
 
     model.train = timed_train
-    built = time.perf_counter()
+    built, cpu = time.perf_counter(), time.process_time()
     model.learn(total_timesteps=steps, callback=callback)
-    learned = time.perf_counter()
+    learned, cpu = time.perf_counter(), time.process_time() - cpu
     emit({"import_s": imported - start, "build_s": built - imported, "learn_s": learned - built,
-          "update_s": update_s[0],
-          "env_steps": int(model.num_timesteps), "threads": torch.get_num_threads(),
+          "learn_cpu_s": cpu, "update_s": update_s[0], "env_steps": int(model.num_timesteps),
+          "threads": torch.get_num_threads(),
           "best_eval_return": None if callback is None else float(callback.best_mean_reward)})
 
 
@@ -181,18 +182,20 @@ def measure_raw(steps: int) -> Dict[str, float]:
     return out
 
 
-def measure_throughput(steps: int, seed: int, sb3_default_threads: bool) -> Dict[str, Dict[str, Any]]:
-    """PPO training throughput of rlhydra and SB3 (1 torch thread each; optionally SB3 with torch's default)."""
-    runs = {"rlhydra": child_args("rlhydra", steps=steps, seed=seed, threads=1),
-            "sb3": child_args("sb3", steps=steps, seed=seed, threads=1)}
+def measure_throughput(steps: int, seed: int, sb3_default_threads: bool, repeats: int) -> Dict[str, Dict[str, Any]]:
+    """PPO throughput, median of `repeats` interleaved runs of rlhydra and SB3 (1 torch thread); SB3 default once."""
+    runs = {"rlhydra": (child_args("rlhydra", steps=steps, seed=seed, threads=1), repeats),
+            "sb3": (child_args("sb3", steps=steps, seed=seed, threads=1), repeats)}
     if sb3_default_threads:
-        runs["sb3-default-threads"] = child_args("sb3", steps=steps, seed=seed, threads=0)
-    out = {}
-    for name, args in runs.items():
-        log(f"[bench] throughput {name}: {steps:,} env steps")
-        r = run_child(args).result
-        out[name] = {**r, "steps_per_s": r["env_steps"] / r["learn_s"]}
-    return out
+        runs["sb3-default-threads"] = (child_args("sb3", steps=steps, seed=seed, threads=0), 1)
+    results: Dict[str, List[Dict[str, Any]]] = {name: [] for name in runs}
+    for i in range(repeats):  # interleaved, so a burst of other load hits both sides alike
+        for name, (args, runs_of_it) in runs.items():
+            if i < runs_of_it:
+                log(f"[bench] throughput {name}: {steps:,} env steps (run {i + 1}/{runs_of_it})")
+                r = run_child(args).result
+                results[name].append({**r, "steps_per_s": r["env_steps"] / r["learn_s"]})
+    return {name: sorted(rs, key=lambda r: r["steps_per_s"])[len(rs) // 2] for name, rs in results.items()}
 
 
 def measure_time_to_return(seeds: List[int], threshold: float) -> List[Dict[str, Any]]:
@@ -286,6 +289,9 @@ def throughput_table(raw: Dict[str, float], tp: Dict[str, Dict[str, Any]]) -> st
                      f"{rl['steps_per_s']:,.0f} (1 thread)", f"{sd['steps_per_s']:,.0f}",
                      ratio(rl["steps_per_s"], sd["steps_per_s"])])
     rows += [
+        ["PPO training per CPU-second of `learn()` (env steps/s; less sensitive to other load)",
+         f"{rl['env_steps'] / rl['learn_cpu_s']:,.0f}", f"{sb['env_steps'] / sb['learn_cpu_s']:,.0f}",
+         ratio(rl["env_steps"] / rl["learn_cpu_s"], sb["env_steps"] / sb["learn_cpu_s"])],
         ["PPO training / Gymnasium raw env limit", f"{rl['steps_per_s'] / gym_raw:.1%}",
          f"{sb['steps_per_s'] / gym_raw:.1%}", ""],
         [f"learn() time for {rl['env_steps']:,} / {sb['env_steps']:,} env steps (s)", f"{rl['learn_s']:.2f}",
@@ -341,7 +347,10 @@ def method_notes(args: argparse.Namespace, ttr: List[Dict[str, Any]]) -> List[st
         "- Throughput: `torch.set_num_threads(1)` in both (rlhydra: `learners(torch_threads=1)`, its default; "
         f"SB3: set in the child before building). Only `learn()` is timed (--steps {args.steps}; both round up to "
         "whole 256-step iterations): sampling + updates, no evaluation, no logging. Import and build are timed "
-        "separately inside the same processes.",
+        "separately inside the same processes. The per-CPU-second row divides by the child's `time.process_time()` "
+        "around `learn()`, which other processes on the machine barely change. "
+        f"Median of {args.repeats} interleaved run(s) per side (--repeats); the SB3 default-threads row is one run, "
+        "and with as many threads as cores it is sensitive to anything else running on the machine.",
         f"- Time to {thr}: wall time measured by this script from just before `Popen` to process exit (imports, "
         f"build, training, evaluations, rlhydra's final checkpoint). Both evaluate every {EVAL_EVERY:,} env steps on "
         f"{EVAL_ENVS} separate envs, {EVAL_EPISODES} deterministic episodes, stop at the first evaluation with mean "
@@ -360,14 +369,20 @@ def method_notes(args: argparse.Namespace, ttr: List[Dict[str, Any]]) -> List[st
 
 
 def report(args: argparse.Namespace, raw: Dict[str, float], tp: Dict[str, Dict[str, Any]],
-           ttr: List[Dict[str, Any]], first: Dict[str, float], total_s: float) -> str:
+           ttr: List[Dict[str, Any]], first: Dict[str, float], total_s: float, load_md: str) -> str:
     """The markdown report: targets, then the detailed tables, then how it was measured."""
     quick = " (--quick: smoke numbers, not results)" if args.quick else ""
+    share = {name: tp[name]["learn_cpu_s"] / tp[name]["learn_s"] for name in ("rlhydra", "sb3")}
+    low = min(share.values()) < 0.95
+    contended = " - **below ~95%: other processes took CPU time, numbers are noisy**" if low else ""
     return "\n".join([
         "# PPO on CartPole-v1: rlhydra vs Stable-Baselines3 (rl-zoo hyperparameters)",
         "",
         f"- command: `{shlex.join(['python', *sys.argv])}`",
         *machine_lines(),
+        load_md,
+        f"- CPU share of the timed 1-thread `learn()` runs (process time / wall time): rlhydra {share['rlhydra']:.1%}, "
+        f"SB3 {share['sb3']:.1%}{contended}",
         f"- benchmark run took {total_s:.0f} s{quick}",
         "",
         "## Targets",
@@ -400,6 +415,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=50_000, help="env steps of each throughput run")
     p.add_argument("--raw-steps", type=int, default=200_000, help="env steps of the raw env limit runs")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the time-to-threshold runs")
+    p.add_argument("--repeats", type=int, default=3, help="throughput runs per side; the median run is reported")
     p.add_argument("--threshold", type=float, default=475.0, help="eval mean return that stops training")
     p.add_argument("--no-sb3-default-threads", action="store_true", help="skip SB3 with torch's default threads")
     p.add_argument("--quick", action="store_true", help="smoke run (~30 s): few steps, threshold 200")
@@ -432,13 +448,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         run_child_mode(args)
         return
     if args.quick:
-        args.steps, args.raw_steps, args.threshold, args.no_sb3_default_threads = 5_000, 20_000, 200.0, True
-    start = time.perf_counter()
+        args.steps, args.raw_steps, args.threshold, args.repeats = 5_000, 20_000, 200.0, 1
+        args.no_sb3_default_threads = True
+    start, start_load = time.perf_counter(), load_average()
     raw = measure_raw(args.raw_steps)
-    tp = measure_throughput(args.steps, args.seeds[0], not args.no_sb3_default_threads)
+    tp = measure_throughput(args.steps, args.seeds[0], not args.no_sb3_default_threads, args.repeats)
     first = measure_first_step()
     ttr = measure_time_to_return(args.seeds, args.threshold)
-    text = report(args, raw, tp, ttr, first, time.perf_counter() - start)
+    text = report(args, raw, tp, ttr, first, time.perf_counter() - start, load_line(start_load, load_average()))
     print(text)
     out = REPO / args.out if not os.path.isabs(args.out) else Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

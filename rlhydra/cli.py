@@ -1,6 +1,7 @@
 """The command-line door: a composed Hydra config in, a trained, evaluated and checkpointed run out."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -11,6 +12,7 @@ from omegaconf import DictConfig
 
 from rlhydra.config.validate import check_hydra_config
 from rlhydra.core.algorithm import EVAL_RETURN
+from rlhydra.core.distributed import is_distributed, launch, learn_on_rank
 from rlhydra.loggers import build_loggers, check_logger_overrides
 from rlhydra.sweep_summary import JobContext, job_context, write_job_result
 
@@ -49,6 +51,9 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
     config = check_hydra_config(cfg)  # every user error surfaces here, before any env or worker starts
     print(f"rlhydra: {config.algorithm.name} on {config.env.id}, seed {config.seed}, "
           f"{config.total_steps:,} env steps -> {run_dir}", flush=True)
+    if is_distributed(config.learner):  # one process per learner device; rank 0 logs and checkpoints
+        factory = functools.partial(build_loggers, run_name=job.override_dirname or None, group=job.sweep_name)
+        return launch(config, learn_on_rank, config, run_dir, factory)
     algo = config.build()
     try:
         loggers = build_loggers(config, run_dir, run_name=job.override_dirname or None, group=job.sweep_name)

@@ -32,12 +32,14 @@ class JobContext:
 
     @property
     def sweep_name(self) -> Optional[str]:
-        """The sweep folder relative to the launch dir ('multirun/2026-11-25/09-10-02'), used as the W&B group."""
+        """The sweep folder as configured ('multirun/2026-11-25/09-10-02'), the W&B group of its jobs.
+
+        Taken as written, not resolved against the working directory, so every job of a sweep gets the same
+        name wherever its launcher runs it; W&B keeps group names to 128 characters, so the end is kept.
+        """
         if self.sweep_dir is None:
             return None
-        path = os.path.abspath(self.sweep_dir)
-        rel = os.path.relpath(path)
-        return (path if rel.startswith("..") else rel).replace(os.sep, "/")
+        return os.path.normpath(self.sweep_dir).replace(os.sep, "/")[-128:]
 
 
 def job_context() -> JobContext:
@@ -73,15 +75,19 @@ def read_job_results(sweep_dir: str) -> List[Dict[str, Any]]:
     for root, dirs, files in os.walk(sweep_dir):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         if JOB_RESULT_FILE in files:
-            with open(os.path.join(root, JOB_RESULT_FILE), encoding="utf-8") as f:
-                rows.append(json.load(f))
+            path = os.path.join(root, JOB_RESULT_FILE)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    rows.append(json.load(f))
+            except (OSError, json.JSONDecodeError) as exc:
+                rows.append({"run_dir": root, "status": "unreadable", "error": f"{path}: {exc}"})
     return sorted(rows, key=lambda r: (r.get("job") is None, r.get("job") or 0, r.get("run_dir", "")))
 
 
 def common_overrides(rows: Sequence[Dict[str, Any]]) -> List[str]:
-    """Overrides every job shares (shown once above the table instead of in each row)."""
+    """Overrides every job of several shares (shown once above the table instead of in each row)."""
     sets = [set(r.get("overrides", [])) for r in rows]
-    return sorted(set.intersection(*sets)) if sets else []
+    return sorted(set.intersection(*sets)) if len(sets) > 1 else []
 
 
 def format_summary(rows: Sequence[Dict[str, Any]], sweep_dir: str = "") -> str:
@@ -161,8 +167,8 @@ def _short(override: str) -> str:
 def _status(row: Dict[str, Any]) -> str:
     status = str(row.get("status", "?"))
     if row.get("error"):
-        first = str(row["error"]).strip().splitlines()[0] if str(row["error"]).strip() else ""
-        status += f": {first[:80]}"
+        error = " ".join(str(row["error"]).split())
+        status += f": {error[:90]}..." if len(error) > 90 else f": {error}"
     return status
 
 

@@ -1,5 +1,10 @@
-"""Fault-injection and odd-space envs for tests: NaN observations, Tuple actions, a short corridor."""
+"""Fault-injection and odd-space envs for tests: NaN observations, Tuple actions, a short corridor, an env that
+raises, hangs or kills its process on a chosen step."""
 from __future__ import annotations
+
+import os
+import signal
+import threading
 
 import gymnasium as gym
 import numpy as np
@@ -41,3 +46,48 @@ class TupleActionEnv(gym.Env):
 for _id, _cls in (("NaNObs-v0", NaNObsEnv), ("TupleAction-v0", TupleActionEnv)):
     if _id not in gym.registry:
         gym.register(id=_id, entry_point=_cls, max_episode_steps=100)
+
+
+class FaultOnStepEnv(gym.Env):
+    """CartPole-shaped env that fails on its step `at`: `fault` is "raise", "hang" (blocks forever) or "kill" (SIGKILLs
+    its own process). With `once_flag` (a file path) only the first env to get there fails; with `only_seed`, only
+    the env first reset with that seed (one sub-env of one runner: worker i's envs get seed + 10_000 * (i + 1) + j)."""
+
+    def __init__(self, fault: str = "raise", at: int = 5, once_flag: str | None = None,
+                 only_seed: int | None = None) -> None:
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.fault, self.at, self.once_flag, self.only_seed = fault, at, once_flag, only_seed
+        self.first_seed: int | None = None
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        if self.first_seed is None:
+            self.first_seed = seed
+        return np.zeros(4, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        if self.t == self.at and self._fails_here():
+            if self.fault == "raise":
+                raise RuntimeError(f"FaultOnStepEnv: injected failure at step {self.t}")
+            if self.fault == "hang":
+                threading.Event().wait()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return np.zeros(4, np.float32), 1.0, False, self.t % 20 == 0, {}
+
+    def _fails_here(self) -> bool:
+        if self.only_seed is not None and self.first_seed != self.only_seed:
+            return False
+        if self.once_flag is None:
+            return True
+        try:  # O_EXCL: exactly one env, in whichever process, creates the flag and fails
+            os.close(os.open(self.once_flag, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        return True
+
+
+if "FaultOnStep-v0" not in gym.registry:
+    gym.register(id="FaultOnStep-v0", entry_point=FaultOnStepEnv, max_episode_steps=100)

@@ -69,15 +69,15 @@ class AlgorithmConfig(Section):
         schema.algorithm = OmegaConf.structured(spec.training_config)
         return from_hydra(OmegaConf.merge(schema, dict(data)))
 
-    def build(self) -> "Algorithm":
-        """Validate, freeze a copy and build the Algorithm it describes."""
+    def build(self, fabric: Any = None) -> "Algorithm":
+        """Validate, freeze a copy and build the Algorithm it describes (`fabric`: an already launched rank)."""
         from rlhydra.config.registry import get_algorithm_spec
         from rlhydra.config.validate import validate
 
         config = self.copy()
         validate(config)
         config.freeze()
-        return get_algorithm_spec(config.algorithm.name).algorithm_class(config)
+        return get_algorithm_spec(config.algorithm.name).algorithm_class(config, fabric=fabric)
 
 
 def from_hydra(cfg: DictConfig) -> AlgorithmConfig:

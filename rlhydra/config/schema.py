@@ -113,11 +113,17 @@ class EnvRunnersConfig(Section):
     clip_actions: bool = True  # clip sampled Box actions to the action space bounds before env.step
     env_to_module_connectors: List[Any] = field(default_factory=list)  # your Connectors by _target_, run first on raw obs
     module_to_env_connectors: List[Any] = field(default_factory=list)  # your Connectors by _target_, run last on actions
+    restart_failed: bool = True  # restart a runner process whose env raises, dies or hangs; false: sampling raises
+    sample_timeout_s: Optional[float] = 300.0  # a runner silent this long in one sample() is killed; null: no limit
+    start_method: str = "fork"  # runner processes: fork (starts ~50x faster), or spawn/forkserver (fresh interpreter)
 
     def checks(self) -> Iterator[Tuple[str, str]]:
+        import multiprocessing
+
         if self.num_env_runners < 0:
             yield "num_env_runners", f"must be >= 0, got {self.num_env_runners}"
-        yield from _positive(self, "num_envs_per_env_runner", "normalize_obs_clip")
+        yield from _positive(self, "num_envs_per_env_runner", "normalize_obs_clip", "sample_timeout_s")
+        yield from _one_of(self.start_method, "start_method", tuple(multiprocessing.get_all_start_methods()))
 
 
 @dataclass

@@ -106,10 +106,11 @@ def space_problems(config: AlgorithmConfig, obs_space: Any, act_space: Any) -> L
 
 def _check_runtime(config: AlgorithmConfig) -> List[str]:
     errors = []
-    if config.env_runners.num_env_runners > 0:
+    if config.env_runners.num_env_runners > 0 and config.env.vectorization_mode == "async":
         errors.append(
-            f"env_runners.num_env_runners={config.env_runners.num_env_runners}: subprocess env runners are "
-            "not available yet; use env_runners.num_env_runners=0 (sampling in the main process)."
+            f"env.vectorization_mode=async with env_runners.num_env_runners={config.env_runners.num_env_runners}: "
+            "runner processes are daemonic and cannot start env processes of their own. Use "
+            "env.vectorization_mode=sync (the runners already sample in parallel) or env_runners.num_env_runners=0."
         )
     learner = config.learner
     if learner.accelerator in ("cuda", "gpu"):
@@ -125,10 +126,13 @@ def _check_runtime(config: AlgorithmConfig) -> List[str]:
                 f"learner.devices={learner.devices}: only {torch.cuda.device_count()} GPU(s) visible. "
                 f"Use learner.devices={torch.cuda.device_count()} or fewer."
             )
-    if learner.devices * learner.num_nodes > 1:
+    from rlhydra.config.schema import OffPolicyTrainingConfig
+
+    if learner.devices * learner.num_nodes > 1 and isinstance(config.algorithm, OffPolicyTrainingConfig):
         errors.append(
-            f"learner.devices={learner.devices}, learner.num_nodes={learner.num_nodes}: multi-process learners "
-            "are not available yet; use learner.devices=1 learner.num_nodes=1."
+            f"learner.devices={learner.devices}, learner.num_nodes={learner.num_nodes}: {config.algorithm.name} "
+            "learns on one device for now (data-parallel learners exist for on-policy algorithms such as PPO); "
+            "use learner.devices=1 learner.num_nodes=1."
         )
     return errors
 

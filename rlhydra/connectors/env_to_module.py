@@ -1,7 +1,7 @@
 """env -> module connectors: flatten observations, normalise them with running statistics, make tensors."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import gymnasium as gym
 import numpy as np
@@ -59,6 +59,27 @@ class NormalizeObservations(Connector):
         self.mean = np.asarray(state["mean"], np.float64).copy()
         self.var = np.asarray(state["var"], np.float64).copy()
         self.count = float(state["count"])
+
+    @staticmethod
+    def merge_states(base: Dict[str, Any], states: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """One state from runners' states that each started at `base`: base plus every runner's new data, by counts."""
+        base_count, base_mean = float(base["count"]), np.asarray(base["mean"], np.float64)
+        base_m2 = np.asarray(base["var"], np.float64) * base_count
+        count, mean, m2 = base_count, base_mean, base_m2
+        for state in states:
+            total = float(state["count"])
+            n = total - base_count  # observations this runner added since base
+            if n <= 0:
+                continue
+            # Take base out of the runner's statistics (the pairwise update inverted), then add what is left.
+            new_mean = (total * np.asarray(state["mean"], np.float64) - base_count * base_mean) / n
+            new_m2 = np.asarray(state["var"], np.float64) * total - base_m2
+            new_m2 = np.maximum(new_m2 - (new_mean - base_mean) ** 2 * base_count * n / total, 0.0)
+            delta = new_mean - mean
+            mean = mean + delta * n / (count + n)
+            m2 = m2 + new_m2 + delta**2 * count * n / (count + n)
+            count += n
+        return {"mean": torch.from_numpy(mean), "var": torch.from_numpy(m2 / count), "count": count}
 
 
 class ObsToTensor(Connector):

@@ -9,7 +9,7 @@ import random
 import shutil
 import time
 from collections import deque
-from typing import Any, Deque, Dict, Iterable, Optional, Type
+from typing import Any, Deque, Dict, Iterable, Optional, Type, Union
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from rlhydra.connectors.pipeline import build_connectors
 from rlhydra.core.rl_module import TorchRLModule, torch_inference
 from rlhydra.core.rollout import Rollout
 from rlhydra.env.env_runner import EnvRunner
+from rlhydra.env.env_runner_group import EnvRunnerGroup
 from rlhydra.env.make import env_spaces
 
 EVAL_RETURN = "eval/episode_return_mean"
@@ -34,7 +35,7 @@ class Algorithm:
     learner_class: Type[Learner]
     squashed_actions = False  # True when the module's Box actions are in [-1, 1] and are rescaled for the env
 
-    def __init__(self, config: AlgorithmConfig) -> None:
+    def __init__(self, config: AlgorithmConfig, fabric: Any = None) -> None:
         self.config = config
         self.spec = get_algorithm_spec(config.algorithm.name)
         torch.set_num_threads(config.learner.torch_threads)
@@ -44,14 +45,26 @@ class Algorithm:
         for connector in build_connectors(config.env_runners.env_to_module_connectors, "env_to_module_connectors"):
             self.observation_space = connector.transform_space(self.observation_space)
         module = self.build_module()
-        self.learner = self.learner_class(config, module)
-        lc = config.learner
-        share = self.learner.device.type == "cpu" and lc.precision in ("32-true", "32") and lc.devices == 1
-        self.env_runner = EnvRunner(
-            config.env, config.env_runners, module if share else copy.deepcopy(module).to("cpu").float(),
-            num_envs=config.env_runners.num_envs_per_env_runner, seed=config.seed,
-            squashed_actions=self.squashed_actions, share_module=share,
-        )
+        self.learner = self.learner_class(config, module, fabric)
+        # Data parallel: every learner rank samples its own envs with its own seed; rank 0 keeps config.seed.
+        self.rank, self.world_size = self.learner.fabric.global_rank, self.learner.fabric.world_size
+        self.seed = config.seed + 1_000_003 * self.rank
+        if self.rank:
+            seed_everything(self.seed)
+        lc, rc = config.learner, config.env_runners
+        self.env_runner: Union[EnvRunner, EnvRunnerGroup]
+        if rc.num_env_runners > 0:  # worker processes, each with its own module copy and envs
+            self.env_runner = EnvRunnerGroup(
+                config.env, rc, copy.deepcopy(module).to("cpu").float(), num_envs=rc.num_envs_per_env_runner,
+                seed=self.seed, squashed_actions=self.squashed_actions,
+            )
+        else:
+            share = self.learner.device.type == "cpu" and lc.precision in ("32-true", "32") and lc.devices == 1
+            self.env_runner = EnvRunner(
+                config.env, rc, module if share else copy.deepcopy(module).to("cpu").float(),
+                num_envs=rc.num_envs_per_env_runner, seed=self.seed,
+                squashed_actions=self.squashed_actions, share_module=share,
+            )
         self._eval_runner: Optional[EnvRunner] = None
         self.iteration = 0
         self.env_steps = 0
@@ -99,15 +112,31 @@ class Algorithm:
             "perf/iteration_time_s": elapsed,
             **metrics,
         }
+        if isinstance(self.env_runner, EnvRunnerGroup):
+            result["env_runners/num_restarts"] = self.env_runner.num_restarts
+        if self.world_size > 1:
+            result = self._reduce_across_ranks(result)
         interval = self.config.evaluation.interval
         if interval and self.iteration % interval == 0:
             result.update(self.evaluate())
         return result
 
+    def _reduce_across_ranks(self, result: Dict[str, Any]) -> Dict[str, Any]:
+        """Metrics averaged over learner ranks (episodes summed) in one collective; rank 0 reports them."""
+        keys = [k for k, v in result.items() if isinstance(v, (int, float)) and k not in ("iteration", "env_steps")]
+        values = torch.tensor([math.nan if result[k] is None else float(result[k]) for k in keys], dtype=torch.float64)
+        present = (~values.isnan()).double()
+        totals = self.learner.fabric.all_reduce(torch.stack([values.nan_to_num(), present]), reduce_op="sum")
+        for key, total, count in zip(keys, totals[0].tolist(), totals[1].tolist()):
+            result[key] = (total if key == "episodes" else total / count) if count else None
+        if "episodes" in result:
+            result["episodes"] = int(result["episodes"])
+        return result
+
     def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:
         """Collect a rollout from the env runner and update the counters and episode statistics."""
         rollout = self.env_runner.sample(num_steps_per_env, random_actions=random_actions)
-        self.env_steps += rollout.num_steps
+        self.env_steps += rollout.num_steps * self.world_size  # every rank samples as many steps
         self.episodes += len(rollout.episode_returns)
         self._recent_returns.extend(rollout.episode_returns)
         self._recent_lengths.extend(rollout.episode_lengths)
@@ -230,7 +259,7 @@ class Algorithm:
         return algo
 
     def stop(self) -> None:
-        """Close envs (idempotent)."""
+        """Close envs and stop runner processes (idempotent)."""
         for runner in (self.env_runner, self._eval_runner):
             if runner is not None:
                 runner.stop()

@@ -7,20 +7,24 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.schema import ConfigError
 from rlhydra.core.rl_module import TorchRLModule
 
 
 class Learner(abc.ABC):
     """Subclasses give `configure_optimizers()` and `update()`; Fabric sets devices, strategy and precision."""
 
-    def __init__(self, config: AlgorithmConfig, module: TorchRLModule) -> None:
-        from lightning_fabric import Fabric  # imported here: it takes ~1 s and only learners need it
+    def __init__(self, config: AlgorithmConfig, module: TorchRLModule, fabric: Optional[Any] = None) -> None:
+        from rlhydra.core.distributed import is_distributed, make_fabric
 
         self.config = config
-        lc = config.learner
-        accelerator = "cuda" if lc.accelerator == "gpu" else lc.accelerator
-        self.fabric = Fabric(accelerator=accelerator, devices=lc.devices, strategy=lc.strategy,
-                             precision=lc.precision, num_nodes=lc.num_nodes)
+        if fabric is None and is_distributed(config.learner):
+            raise ConfigError(
+                f"learner.devices={config.learner.devices} x num_nodes={config.learner.num_nodes}: several learner "
+                "processes are started by train.py, or in Python by "
+                "rlhydra.core.distributed.launch(config, rlhydra.core.distributed.learn_on_rank, run_dir, None)."
+            )
+        self.fabric = fabric or make_fabric(config.learner)
         self.raw_module = module
         self.optimizers: List[torch.optim.Optimizer] = self.configure_optimizers(module)
         self.module, *self.optimizers = self.fabric.setup(module, *self.optimizers)

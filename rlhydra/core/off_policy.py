@@ -17,17 +17,18 @@ from rlhydra.models.mlp import flat_dim
 class OffPolicyAlgorithm(Algorithm):
     """The off-policy loop, once for SAC, DQN and friends; the learner's `update(batch)` is per gradient step."""
 
-    def __init__(self, config: AlgorithmConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: AlgorithmConfig, fabric: Any = None) -> None:
+        super().__init__(config, fabric)
         hp = config.algorithm
         target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
         self.buffer = import_object(target)(
             n_step=hp.n_step, gamma=hp.gamma, batch_size=hp.train_batch_size, device=self.learner.device,
-            seed=config.seed, **kwargs,
+            seed=self.seed, **kwargs,
         )
         # The runner stores what the module saw: flattened float32 observations.
         obs_space = gym.spaces.Box(-np.inf, np.inf, (flat_dim(self.observation_space),), np.float32)
-        self.buffer.setup(obs_space, self.action_space, config.env_runners.num_envs_per_env_runner)
+        er = config.env_runners
+        self.buffer.setup(obs_space, self.action_space, er.num_envs_per_env_runner * max(1, er.num_env_runners))
 
     def training_step(self) -> Dict[str, Any]:
         hp = self.config.algorithm

@@ -29,7 +29,7 @@ def build_loggers(
             loggers.append(ConsoleLogger(config.reporting.print_interval_s))
         if config.logger.jsonl:
             loggers.append(JsonlLogger(os.path.join(run_dir, "metrics.jsonl")))
-        if getattr(config.logger, "tensorboard", False):
+        if config.logger.tensorboard:
             from rlhydra.loggers.tensorboard_logger import TensorBoardLogger
 
             loggers.append(TensorBoardLogger(os.path.join(run_dir, "tensorboard")))

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from rlhydra.config.schema import WandbConfig
 from rlhydra.loggers.base import Logger, scalar_metrics
 
-INIT_TIMEOUT_S = 10.0  # seconds wandb.init waits for the server before we fall back to offline
+INIT_TIMEOUT_S = 10.0  # seconds wandb.init waits for the server before we fall back (WANDB_INIT_TIMEOUT wins)
 STEP_METRIC = "env_steps"
 _KNOWN_HOSTS = ("api.wandb.ai", "api.forge.coreweave.com")
 
@@ -64,19 +64,21 @@ class WandbLogger(Logger):
         init_kwargs = dict(
             project=cfg.project, entity=cfg.entity, group=cfg.group or group, name=name, job_type="train",
             config=run_config, dir=run_dir, reinit="finish_previous",
-            settings=wandb.Settings(init_timeout=INIT_TIMEOUT_S),
+            settings=wandb.Settings() if os.environ.get("WANDB_INIT_TIMEOUT")
+            else wandb.Settings(init_timeout=INIT_TIMEOUT_S),
         )
         try:
             self.run = wandb.init(mode=mode, **init_kwargs)
-        except wandb.errors.Error as exc:
+        except wandb.errors.CommError as exc:  # network down, timeout, or a key the server refuses
             if mode != "online":
                 raise
-            reason = f"cannot reach the W&B server ({str(exc).splitlines()[0]})"
+            reason = f"cannot use the W&B server ({str(exc).splitlines()[0]})"
             mode = "offline"
             self.run = wandb.init(mode=mode, **init_kwargs)
         if reason:
-            print(f"rlhydra: W&B logging offline: {reason}; upload later with "
-                  f"`wandb sync {os.path.join(run_dir, 'wandb')}`", flush=True)
+            where = os.path.dirname(self.run.dir) if mode == "offline" else ""
+            hint = f"; upload later with `wandb sync {where}`" if where else ""
+            print(f"rlhydra: W&B logging {mode}: {reason}{hint}", flush=True)
         self.mode = mode
         self.run.define_metric(STEP_METRIC)
         self.run.define_metric("*", step_metric=STEP_METRIC)

@@ -15,8 +15,8 @@ from rlhydra.core.rl_module import TorchRLModule
 class DQNLearner(Learner):
     """One gradient step per `update(batch)`; target updates and epsilon follow env steps."""
 
-    def __init__(self, config, module: TorchRLModule) -> None:
-        super().__init__(config, module)
+    def __init__(self, config, module: TorchRLModule, fabric=None) -> None:
+        super().__init__(config, module, fabric)
         self._target_updates = 0
         self.on_env_steps(0, 0.0)
 

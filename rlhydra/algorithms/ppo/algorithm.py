@@ -15,10 +15,11 @@ class PPO(Algorithm):
 
     learner_class = PPOLearner
 
-    def __init__(self, config: AlgorithmConfig) -> None:
-        super().__init__(config)
-        num_envs = config.env_runners.num_envs_per_env_runner
-        self.rollout_length = max(1, math.ceil(config.algorithm.train_batch_size / num_envs))
+    def __init__(self, config: AlgorithmConfig, fabric: Any = None) -> None:
+        super().__init__(config, fabric)
+        # train_batch_size is global: split over every env of every runner of every learner rank
+        num_envs = config.env_runners.num_envs_per_env_runner * max(1, config.env_runners.num_env_runners)
+        self.rollout_length = max(1, math.ceil(config.algorithm.train_batch_size / (num_envs * self.world_size)))
 
     def training_step(self) -> Dict[str, Any]:
         start = time.perf_counter()

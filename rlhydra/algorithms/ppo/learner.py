@@ -19,8 +19,8 @@ STAT_NAMES = ("policy_loss", "vf_loss", "entropy", "approx_kl", "clip_fraction",
 class PPOLearner(Learner):
     """Runs `num_epochs` passes of minibatch SGD on each iteration's batch; metrics leave the device once."""
 
-    def __init__(self, config, module: TorchRLModule) -> None:
-        super().__init__(config, module)
+    def __init__(self, config, module: TorchRLModule, fabric=None) -> None:
+        super().__init__(config, module, fabric)
         hp = config.algorithm
         self.connector = ConnectorPipeline([
             AddValuePredictions(module), GeneralAdvantageEstimation(hp.gamma, hp.gae_lambda),
@@ -44,7 +44,7 @@ class PPOLearner(Learner):
             group["lr"] = lr
 
         size = batch[C.OBS].shape[0]
-        mb = min(hp.minibatch_size, size)
+        mb = min(max(1, hp.minibatch_size // self.fabric.world_size), size)  # minibatch_size is global
         stats = torch.zeros(len(STAT_NAMES), device=self.device)
         steps = 0
         for _ in range(hp.num_epochs):

@@ -15,8 +15,8 @@ from rlhydra.models.distributions import SquashedGaussian
 class SACLearner(Learner):
     """One gradient step per `update(batch)`: critics, then actor, then alpha, then targets."""
 
-    def __init__(self, config, module: TorchRLModule) -> None:
-        super().__init__(config, module)
+    def __init__(self, config, module: TorchRLModule, fabric=None) -> None:
+        super().__init__(config, module, fabric)
         hp = config.algorithm
         with torch.no_grad():
             self.raw_module.log_alpha.fill_(math.log(hp.initial_alpha))

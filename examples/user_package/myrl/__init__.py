@@ -1,0 +1,1 @@
+"""myrl: an example user package that plugs its own env, RLModule and connector into rlhydra by `_target_`."""

@@ -1,0 +1,52 @@
+"""Learner processes on Lightning Fabric: one process per device, each running the whole Algorithm (data parallel).
+
+Single node, devices > 1: processes are spawned for a function (`ddp_spawn`), so neither a script nor a Hydra
+multirun is re-executed. Several nodes (num_nodes > 1) or strategy=ddp: processes come from the cluster
+(torchrun, SLURM) and Fabric's cluster environments; each runs train.py once.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.schema import LearnerConfig
+
+
+def is_distributed(learner: LearnerConfig) -> bool:
+    """More than one learner process?"""
+    return learner.devices * learner.num_nodes > 1
+
+
+def make_fabric(learner: LearnerConfig, *, spawn: bool = False) -> Any:
+    """A Fabric from the `learner` config; `spawn` turns the default DDP into function-spawned processes."""
+    from lightning_fabric import Fabric  # imported here: it takes ~1 s and only learners need it
+
+    accelerator = "cuda" if learner.accelerator == "gpu" else learner.accelerator
+    strategy = learner.strategy
+    if spawn and strategy in ("auto", "ddp"):
+        strategy = "ddp_spawn"
+    return Fabric(accelerator=accelerator, devices=learner.devices, strategy=strategy,
+                  precision=learner.precision, num_nodes=learner.num_nodes)
+
+
+def launch(config: AlgorithmConfig, function: Callable[..., Any], *args: Any) -> Any:
+    """Run `function(fabric, *args)` on every learner rank; returns rank 0's return value."""
+    single_node = config.learner.num_nodes == 1 and config.learner.strategy in ("auto", "ddp_spawn")
+    fabric = make_fabric(config.learner, spawn=single_node)
+    return fabric.launch(function, *args)
+
+
+def learn_on_rank(fabric: Any, config: AlgorithmConfig, run_dir: str | None, loggers_factory: Any) -> dict:
+    """Build the algorithm on this rank and learn; only rank 0 logs and checkpoints."""
+    import os
+
+    algo = config.build(fabric=fabric)
+    rank0 = fabric.global_rank == 0
+    loggers = loggers_factory(config, run_dir) if (rank0 and loggers_factory and run_dir) else []
+    try:
+        checkpoint_dir = os.path.join(run_dir, "checkpoints") if (rank0 and run_dir) else None
+        return algo.learn(loggers=loggers, checkpoint_dir=checkpoint_dir)
+    finally:
+        algo.stop()
+        for logger in loggers:
+            logger.close()

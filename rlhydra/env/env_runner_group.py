@@ -1,0 +1,341 @@
+"""EnvRunnerGroup: EnvRunners in worker processes, sampling in parallel and restarted when they fail.
+
+Design, in short:
+- Start method: `env_runners.start_method`, fork by default. Fork starts a worker in ~10 ms (spawn and
+  forkserver re-import torch, ~50x slower) and works inside joblib workers, where spawn needs
+  `set_start_method("spawn", force=True)`. A forked child inherits the parent's torch thread pool, so each
+  worker first sets one torch thread; it never touches CUDA (its module copy is on the CPU).
+- Transport: one duplex pipe per worker carrying pickled messages. A worker returns its whole Rollout
+  (numpy arrays) per sample() call; weights go out once per `set_weights()`, with the next sample request.
+  Tensors cross as numpy arrays: plain pickling of a tensor costs ~1 ms, of an array ~40 us.
+- Seeding: worker i seeds its envs and torch with `seed + 10_000 * (i + 1)` (a vector env seeds its envs
+  seed, seed + 1, ...), distinct from the local runner's `seed` and evaluation's `seed + 1_000_000`.
+  A restarted worker starts again from its own seed.
+- Observation normalisation: every request carries the group's merged connector state; each worker returns
+  its state after sampling, and `NormalizeObservations.merge_states` folds what each worker added into it.
+  Workers, checkpoints and evaluation all see that one merged normaliser.
+- Faults: a worker whose env raises, that dies, or that stays silent for `sample_timeout_s`, is killed and
+  restarted (`restart_failed`), and the request is sent again, so sample() still returns the requested
+  steps. Otherwise EnvRunnerError names the worker and carries the env's exception and traceback.
+- No orphans: workers are daemonic and ignore SIGINT (the parent gets Ctrl-C and stops them); sample()
+  stops the group before re-raising any exception; stop(), garbage collection and interpreter exit
+  (weakref.finalize) terminate and join them; a worker also exits when its pipe closes.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing
+import pickle
+import signal
+import time
+import traceback
+import weakref
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
+from rlhydra.connectors.env_to_module import NormalizeObservations
+from rlhydra.core.rl_module import TorchRLModule
+from rlhydra.core.rollout import Rollout
+from rlhydra.env.env_runner import EnvRunner
+
+WORKER_SEED_STRIDE = 10_000  # worker i: seed + 10_000 * (i + 1)
+MAX_FAILURES_PER_CALL = 3  # a worker failing this often within one call is not restarted again: the fault is not transient
+STOP_GRACE_S = 5.0  # stop(): how long idle workers get to close their envs before they are killed
+
+
+class EnvRunnerError(RuntimeError):
+    """A runner process failed; names the worker and carries the env's exception type, message and traceback."""
+
+    def __init__(self, worker_index: int, reason: str, exc_type: str = "", exc_message: str = "",
+                 traceback_text: str = "") -> None:
+        self.worker_index, self.reason = worker_index, reason
+        self.exc_type, self.exc_message, self.traceback_text = exc_type, exc_message, traceback_text
+        text = f"env runner worker {worker_index} {reason}"
+        if exc_type:
+            text += f": {exc_type}: {exc_message}\n\nTraceback in the worker:\n{traceback_text}"
+        super().__init__(text)
+
+
+class EnvRunnerGroup:
+    """`num_env_runners` EnvRunner processes, used by the Algorithm like one EnvRunner over all their envs."""
+
+    shares_module = False
+
+    def __init__(
+        self,
+        env_config: EnvConfig,
+        runner_config: EnvRunnersConfig,
+        module: TorchRLModule,
+        *,
+        num_envs: int,
+        seed: int,
+        squashed_actions: bool = False,
+    ) -> None:
+        self.num_workers = runner_config.num_env_runners
+        self.num_envs = num_envs * self.num_workers  # all envs of all workers: a rollout's env axis
+        self.seed = seed
+        self.restart_failed = runner_config.restart_failed
+        self.timeout_s = runner_config.sample_timeout_s
+        self.num_restarts = 0
+        self.env_steps = 0
+        self._context = multiprocessing.get_context(runner_config.start_method)
+        self._worker_args = (env_config, runner_config, module, num_envs, squashed_actions)
+        self._processes: List[Optional[BaseProcess]] = [None] * self.num_workers
+        self._conns: List[Optional[Connection]] = [None] * self.num_workers
+        self._weights: Optional[Dict[str, np.ndarray]] = None  # the latest set_weights(), as numpy
+        self._weights_sent = [True] * self.num_workers  # workers start with `module`'s weights
+        self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns, STOP_GRACE_S)
+        try:
+            for index in range(self.num_workers):
+                self._start(index)
+            ready = self._run_all(None, "ready")
+        except BaseException:
+            self._abort()
+            raise
+        self._connector_state: Dict[str, Any] = ready[0][1]  # merged state (numpy); all workers start equal
+
+    # ---- the EnvRunner interface ---------------------------------------------------------------
+    def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:
+        """`num_steps_per_env` vector steps of every worker's envs, sampled in parallel, joined along the env axis."""
+        if not self._finalizer.alive:
+            raise RuntimeError("this EnvRunnerGroup is stopped; build a new one (or a new Algorithm)")
+        try:
+            replies = self._run_all(("sample", num_steps_per_env, random_actions), "ok")
+        except BaseException:  # an error or Ctrl-C leaves workers mid-request: stop them all
+            self._abort()
+            raise
+        base = self._connector_state
+        self._connector_state = merge_connector_states(base, [reply[2] for reply in replies])
+        rollout = Rollout.concat([reply[1] for reply in replies])
+        self.env_steps += rollout.num_steps
+        return rollout
+
+    def set_weights(self, weights: Dict[str, torch.Tensor]) -> None:
+        """Keep the weights; each worker gets them with its next request (once per call, however many samples)."""
+        self._weights = _to_numpy(weights)
+        self._weights_sent = [False] * self.num_workers
+
+    def get_connector_state(self) -> Dict[str, Any]:
+        return _to_torch(self._connector_state)
+
+    def set_connector_state(self, state: Dict[str, Any]) -> None:
+        self._connector_state = _to_numpy(state)
+
+    def stop(self) -> None:
+        """Stop every worker: idle ones close their envs, any left after STOP_GRACE_S are killed. Idempotent."""
+        self._finalizer()
+
+    @property
+    def worker_pids(self) -> List[Optional[int]]:
+        """Process ids of the current workers."""
+        return [None if p is None else p.pid for p in self._processes]
+
+    # ---- requests and faults -------------------------------------------------------------------
+    def _run_all(self, request: Optional[Tuple[Any, ...]], expect: str) -> List[Tuple[Any, ...]]:
+        """Send `request` to every worker and wait, in parallel, for each one's reply of kind `expect`."""
+        replies: List[Optional[Tuple[Any, ...]]] = [None] * self.num_workers
+        failures = [0] * self.num_workers
+        deadlines = [math.inf] * self.num_workers
+
+        def send(index: int) -> None:
+            deadlines[index] = time.monotonic() + (self.timeout_s or math.inf)
+            if request is not None and not self._send_request(index, request):
+                deadlines[index] = -math.inf  # it is gone: _receive() below says how
+
+        for index in range(self.num_workers):
+            send(index)
+        while any(reply is None for reply in replies):
+            pending = [i for i, reply in enumerate(replies) if reply is None]
+            owner = {}
+            for i in pending:
+                owner[self._conns[i]] = owner[self._processes[i].sentinel] = i
+            timeout = max(0.0, min(deadlines[i] for i in pending) - time.monotonic())
+            ready = {owner[obj] for obj in wait(list(owner), None if math.isinf(timeout) else timeout)}
+            for i in pending:
+                failure = None
+                if i in ready or deadlines[i] == -math.inf:
+                    message, failure = self._receive(i)
+                    if message is not None and message[0] == expect:
+                        replies[i] = message
+                elif time.monotonic() >= deadlines[i]:
+                    failure = EnvRunnerError(i, f"sent nothing for env_runners.sample_timeout_s={self.timeout_s} s "
+                                                "(a hung env?) and was killed")
+                if failure is not None:
+                    failures[i] += 1
+                    self._restart(i, failure, failures[i])
+                    send(i)
+        return replies  # type: ignore[return-value]
+
+    def _send_request(self, index: int, request: Tuple[Any, ...]) -> bool:
+        """Send `request` (with weights the worker has not had yet, and the connector state); False if it is gone."""
+        weights = None if self._weights_sent[index] else self._weights
+        try:
+            _send(self._conns[index], (*request, weights, self._connector_state))
+        except OSError:
+            return False
+        self._weights_sent[index] = True
+        return True
+
+    def _receive(self, index: int) -> Tuple[Optional[Tuple[Any, ...]], Optional[EnvRunnerError]]:
+        """(message, None) if worker `index` sent one, else (None, the error saying how it failed)."""
+        try:
+            if self._conns[index].poll():
+                message = _recv(self._conns[index])
+                if message[0] == "error":
+                    _, exc_type, exc_message, text = message
+                    return None, EnvRunnerError(index, "raised an exception", exc_type, exc_message, text)
+                return message, None
+        except (EOFError, OSError):
+            pass  # its end of the pipe closed: it died
+        process = self._processes[index]
+        process.join(STOP_GRACE_S)
+        return None, EnvRunnerError(index, f"died (exit code {process.exitcode})")
+
+    def _restart(self, index: int, failure: EnvRunnerError, failures: int) -> None:
+        """Kill worker `index` and start a fresh one, or raise `failure` when restarts are off or it keeps failing."""
+        self._kill(index)
+        if not self.restart_failed:
+            raise EnvRunnerError(failure.worker_index, failure.reason + " (env_runners.restart_failed=false)",
+                                 failure.exc_type, failure.exc_message, failure.traceback_text)
+        if failures >= MAX_FAILURES_PER_CALL:
+            raise EnvRunnerError(failure.worker_index, f"failed {failures} times in a row; last: {failure.reason}",
+                                 failure.exc_type, failure.exc_message, failure.traceback_text)
+        self.num_restarts += 1
+        self._weights_sent[index] = self._weights is None
+        self._start(index)
+
+    def _start(self, index: int) -> None:
+        parent_end, child_end = self._context.Pipe()
+        # A forked child inherits the parent's pipe ends (its own too); it closes them, so that it sees EOF when
+        # the parent dies. Spawned children inherit none.
+        inherited = [c for c in [*self._conns, parent_end] if c is not None and not c.closed]
+        env_config, runner_config, module, num_envs, squashed = self._worker_args
+        process = self._context.Process(
+            target=_worker_main, name=f"rlhydra-env-runner-{index}", daemon=True,
+            args=(child_end, inherited if self._context.get_start_method() == "fork" else [], env_config,
+                  runner_config, module, num_envs, self.seed + WORKER_SEED_STRIDE * (index + 1), squashed),
+        )
+        process.start()
+        child_end.close()  # only the worker holds it now, so its death closes the pipe
+        self._processes[index], self._conns[index] = process, parent_end
+
+    def _kill(self, index: int) -> None:
+        process, conn = self._processes[index], self._conns[index]
+        if process.is_alive():
+            process.kill()
+        process.join()
+        conn.close()
+
+    def _abort(self) -> None:
+        """Stop at once: workers may be mid-request, so there is no graceful close."""
+        self._finalizer.detach()
+        _shutdown(self._processes, self._conns, 0.0)
+
+
+def merge_connector_states(base: Dict[str, Any], states: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One env->module state from the workers' (all started at `base`): running statistics merged by counts;
+    any other connector's state is worker 0's."""
+    merged = dict(states[0])
+    for key in base:
+        if key.endswith("_" + NormalizeObservations.__name__):
+            merged[key] = _to_numpy(NormalizeObservations.merge_states(base[key], [s[key] for s in states]))
+    return merged
+
+
+def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvConfig, runner_config: EnvRunnersConfig,
+                 module: TorchRLModule, num_envs: int, seed: int, squashed_actions: bool) -> None:
+    """A worker's life: build the EnvRunner, then answer sample requests until told to stop or the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops the workers
+    for parent_end in inherited:
+        parent_end.close()
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    runner = None
+    try:
+        runner = EnvRunner(env_config, runner_config, module, num_envs=num_envs, seed=seed,
+                           squashed_actions=squashed_actions)
+        _send(conn, ("ready", _to_numpy(runner.get_connector_state())))
+        while True:
+            try:
+                message = _recv(conn)
+            except EOFError:  # the parent is gone
+                return
+            if message[0] == "stop":
+                return
+            _, num_steps, random_actions, weights, connector_state = message
+            if weights is not None:
+                runner.set_weights(_to_torch(weights))
+            runner.set_connector_state(_to_torch(connector_state))
+            rollout = runner.sample(num_steps, random_actions=random_actions)
+            _send(conn, ("ok", rollout, _to_numpy(runner.get_connector_state())))
+    except Exception as exc:  # reported to the parent, which restarts this worker or raises EnvRunnerError
+        try:
+            _send(conn, ("error", type(exc).__name__, str(exc), traceback.format_exc()))
+        except OSError:
+            pass
+    finally:
+        if runner is not None:
+            runner.stop()
+        conn.close()
+
+
+def _shutdown(processes: List[Optional[BaseProcess]], conns: List[Optional[Connection]], grace_s: float) -> None:
+    """Ask the workers to stop, kill any still alive after `grace_s`, join them all and close the pipes."""
+    for conn in conns:
+        if conn is not None and not conn.closed:
+            try:
+                _send(conn, ("stop",))
+            except OSError:
+                pass
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        if process is not None:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+    for conn in conns:
+        if conn is not None:
+            conn.close()
+    processes[:] = [None] * len(processes)
+    conns[:] = [None] * len(conns)
+
+
+def _send(conn: Connection, message: Tuple[Any, ...]) -> None:
+    # Plain pickle, not multiprocessing's: torch registers reducers there that move tensors to shared memory.
+    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _recv(conn: Connection) -> Tuple[Any, ...]:
+    return pickle.loads(conn.recv_bytes())
+
+
+def _to_numpy(tree: Any) -> Any:
+    """Tensors -> numpy arrays in nested dicts/lists (floating tensors as float32 unless float64)."""
+    if isinstance(tree, torch.Tensor):
+        tensor = tree.detach().cpu()
+        if tensor.is_floating_point() and tensor.dtype not in (torch.float32, torch.float64):
+            tensor = tensor.float()  # numpy has no bfloat16
+        return tensor.numpy()
+    if isinstance(tree, dict):
+        return {k: _to_numpy(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to_numpy(v) for v in tree)
+    return tree
+
+
+def _to_torch(tree: Any) -> Any:
+    """Numpy arrays -> tensors in nested dicts/lists (copies: the receiver owns them)."""
+    if isinstance(tree, np.ndarray):
+        return torch.from_numpy(tree.copy())
+    if isinstance(tree, dict):
+        return {k: _to_torch(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to_torch(v) for v in tree)
+    return tree

@@ -1,0 +1,141 @@
+"""Multirun and sweeps/: the per-job result files, the summary table, an Optuna sweep end to end."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from rlhydra.sweep_summary import format_summary, main as summary_main, read_job_results
+from tests.conftest import ROOT
+
+SWEEPS = os.path.join(ROOT, "sweeps")
+
+
+def run_train(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def table_rows(summary: str) -> list:
+    """The data rows of the Markdown table, as lists of stripped cells."""
+    lines = [line for line in summary.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
+
+
+def test_multirun_summary_lists_every_job_with_its_final_return(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = run_train("-m", "seed=0,1", "algorithm.lr=1e-3,3e-4", "total_steps=256", "evaluation.episodes=2",
+                     "logger=jsonl", f"hydra.sweep.dir={sweep_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = (sweep_dir / "summary.md").read_text()
+    assert summary in proc.stdout  # printed and written
+    assert "All 4 jobs: evaluation.episodes=2 logger=jsonl total_steps=256" in summary
+    rows = table_rows(summary)
+    assert [r[1] for r in rows] == ["seed=0 algorithm.lr=0.001", "seed=0 algorithm.lr=0.0003",
+                                    "seed=1 algorithm.lr=0.001", "seed=1 algorithm.lr=0.0003"]
+    for job, row in enumerate(rows):
+        result = json.loads((sweep_dir / str(job) / "result.json").read_text())
+        last = json.loads((sweep_dir / str(job) / "metrics.jsonl").read_text().splitlines()[-1])
+        assert result["status"] == "ok" and result["env_steps"] == 256 == last["env_steps"]
+        assert result["final_return"] == pytest.approx(last["eval/episode_return_mean"])
+        assert row[0] == str(job) and row[2] == f"{result['final_return']:.2f}" and row[3] == "256"
+        assert row[5] == "ok" and row[6] == str(job)
+    best = max(json.loads((sweep_dir / "summary.json").read_text()), key=lambda r: r["final_return"])
+    assert f"Best: job {best['job']} " in summary
+
+
+def test_optuna_tpe_sweep_survives_failed_trials(tmp_path):
+    """sweeps/tpe.yaml with 3 short trials; gamma > 1 makes (seeded) trials 0 and 1 fail, and the sweep goes on."""
+    sweep_dir = tmp_path / "tpe"
+    proc = run_train("--config-dir", "sweeps", "--config-name", "tpe", "-m", "hydra.sweeper.n_trials=3",
+                     "total_steps=512", "evaluation.episodes=2", "logger=jsonl",
+                     "algorithm.gamma=interval(0.9, 1.5)", f"hydra.sweep.dir={sweep_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert set(results.best_params) == {"algorithm.lr", "algorithm.gamma", "algorithm.gae_lambda",
+                                        "algorithm.num_epochs", "algorithm.clip_param"}
+    jobs = read_job_results(str(sweep_dir))
+    assert [j["job"] for j in jobs] == [0, 1, 2]
+    ok = [j for j in jobs if j["status"] == "ok"]
+    failed = [j for j in jobs if j["status"] == "failed"]
+    assert ok and failed and len(ok) + len(failed) == 3
+    assert all("algorithm.gamma: must be in [0.0, 1.0]" in j["error"] for j in failed)
+    best = max(ok, key=lambda j: j["final_return"])
+    assert results.best_value == pytest.approx(best["final_return"])
+    assert f"algorithm.gamma={results.best_params['algorithm.gamma']}" in best["overrides"]
+    rows = table_rows((sweep_dir / "summary.md").read_text())
+    assert [r[5].split(":")[0] for r in rows] == [j["status"] for j in jobs]
+    assert "Best: job" in proc.stdout and "summary written to" in proc.stdout
+
+
+def compose_sweep(name: str, overrides: list = ()):
+    """Compose sweeps/<name>.yaml as `train.py --config-dir sweeps --config-name <name>` does."""
+    with initialize_config_dir(version_base="1.3", config_dir=SWEEPS):
+        return compose(name, overrides=[f"hydra.searchpath=[file://{os.path.join(ROOT, 'conf')}]", *overrides],
+                       return_hydra_config=True)
+
+
+@pytest.mark.parametrize("name, sweeper, sampler", [
+    ("tpe", "OptunaSweeper", "optuna.samplers.TPESampler"),
+    ("random", "OptunaSweeper", "optuna.samplers.RandomSampler"),
+    ("grid", "BasicSweeper", None),
+])
+def test_sweep_files_compose_with_their_sweeper(name, sweeper, sampler):
+    cfg = compose_sweep(name)
+    assert cfg.hydra.sweeper._target_.endswith(sweeper)
+    assert cfg.hydra.sweep.dir.endswith(f"_{name}")
+    assert cfg.env.id == "CartPole-v1" and cfg.total_steps == 50000  # the base config, sized by the sweep file
+    if sampler:
+        assert cfg.hydra.sweeper.sampler._target_ == sampler
+        assert cfg.hydra.sweeper.direction == "maximize" and cfg.hydra.sweeper.storage is None
+        assert cfg.hydra.sweeper.max_failure_rate == 1.0
+    else:
+        assert set(cfg.hydra.sweeper.params) == {"algorithm.lr", "algorithm.num_epochs", "seed"}
+
+
+@pytest.mark.parametrize("launcher, target", [
+    ("parallel", "JoblibLauncher"),
+    ("slurm", "SlurmLauncher"),
+])
+def test_launcher_files_compose(launcher, target):
+    cfg = compose_sweep("grid", [f"hydra/launcher={launcher}"])
+    assert cfg.hydra.launcher._target_.endswith(target)
+
+
+def test_summary_marks_failures_and_picks_the_best():
+    rows = [
+        {"job": 0, "overrides": ["env=cartpole", "seed=0"], "status": "ok", "final_return": 10.0,
+         "env_steps": 512, "time_s": 1.0, "run_dir": "/s/0"},
+        {"job": 1, "overrides": ["env=cartpole", "seed=1"], "status": "failed",
+         "error": "ConfigError: invalid config:\n  - algorithm.gamma: must be in [0.0, 1.0]", "run_dir": "/s/1"},
+        {"job": 2, "overrides": ["env=cartpole", "seed=2"], "status": "ok", "final_return": 30.5,
+         "env_steps": 512, "time_s": 1.0, "run_dir": "/s/2"},
+    ]
+    text = format_summary(rows, "/s")
+    assert "All 3 jobs: env=cartpole" in text
+    assert table_rows(text)[1] == ["1", "seed=1", "-", "-", "-",
+                                   "failed: ConfigError: invalid config: - algorithm.gamma: must be in [0.0, 1.0]",
+                                   "1"]
+    assert "Best: job 2 (seed=2) final return 30.50" in text
+
+
+def test_summary_command_rewrites_a_sweep_folder(tmp_path, capsys):
+    job_dir = tmp_path / "3"
+    job_dir.mkdir()
+    (job_dir / "result.json").write_text(json.dumps(
+        {"job": 3, "overrides": ["seed=3"], "status": "ok", "final_return": 1.0, "env_steps": 8, "run_dir": str(job_dir)}))
+    (tmp_path / ".submitit").mkdir()
+    (tmp_path / ".submitit" / "result.json").write_text("not json: hidden folders are skipped")
+    (tmp_path / "4").mkdir()
+    (tmp_path / "4" / "result.json").write_text("{cut short")
+    assert summary_main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| 3   | seed=3" in out
+    assert "| -   | (none)    | -            | -         | -        | unreadable:" in out
+    assert (tmp_path / "summary.md").is_file()
+    assert summary_main([str(tmp_path / "missing")]) == 2
