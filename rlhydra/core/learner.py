@@ -27,7 +27,11 @@ class Learner(abc.ABC):
         self.fabric = fabric or make_fabric(config.learner)
         self.raw_module = module
         self.optimizers: List[torch.optim.Optimizer] = self.configure_optimizers(module)
-        self.module, *self.optimizers = self.fabric.setup(module, *self.optimizers)
+        wrapped, *self.optimizers = self.fabric.setup(module, *self.optimizers)
+        # On one process in full precision Fabric's module wrapper only re-walks every input dict; call the
+        # module directly there (DDP and mixed/low precision keep the wrapper, which does real work).
+        trivial = self.fabric.world_size == 1 and str(config.learner.precision) in ("32-true", "32")
+        self.module = module if trivial else wrapped
         self.device = self.fabric.device
         self.num_updates = 0
 

@@ -48,10 +48,10 @@ class PPOLearner(Learner):
         stats = torch.zeros(len(STAT_NAMES), device=self.device)
         steps = 0
         for _ in range(hp.num_epochs):
-            perm = torch.randperm(size, device=self.device)
+            perm = torch.randperm(size, device=self.device) if mb < size else None  # one minibatch: no shuffle needed
             for start in range(0, size, mb):
-                idx = perm[start : start + mb]
-                loss, step_stats = self.loss({k: v[idx] for k, v in batch.items()}, clip)
+                minibatch = batch if perm is None else {k: v[perm[start : start + mb]] for k, v in batch.items()}
+                loss, step_stats = self.loss(minibatch, clip)
                 grad_norm = self.backward_step(loss, optimizer, hp.grad_clip)
                 if grad_norm is None:
                     grad_norm = torch.zeros((), device=self.device)
