@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from typing import Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pytest
@@ -28,7 +28,7 @@ FAULT_ENV = "tests.fault_envs:FaultOnStep-v0"  # importable by id, so spawned wo
 
 
 def make_group(env_id: str = "CartPole-v1", *, num_workers: int = 2, num_envs: int = 2, seed: int = 0,
-               env_kwargs: Dict = None, **runner_kwargs) -> EnvRunnerGroup:
+               env_kwargs: Optional[Dict[str, Any]] = None, **runner_kwargs) -> EnvRunnerGroup:
     env = EnvConfig(id=env_id, kwargs=env_kwargs or {})
     runners = EnvRunnersConfig(num_env_runners=num_workers, num_envs_per_env_runner=num_envs, **runner_kwargs)
     obs_space, act_space = env_spaces(env)
@@ -152,16 +152,16 @@ def test_stop_leaves_no_worker_processes():
         group.sample(1)
 
 
-@pytest.mark.parametrize("env_id, sig", [
-    (FAULT_ENV, signal.SIGINT),  # Ctrl-C while the workers hang in their envs: the parent kills them
-    ("CartPole-v1", signal.SIGKILL),  # the parent is killed: its workers see their pipes close and exit
+@pytest.mark.parametrize("env_id, env_kwargs, sig", [
+    (FAULT_ENV, {"fault": "hang", "at": 1}, signal.SIGINT),  # Ctrl-C while the workers hang: the parent kills them
+    ("CartPole-v1", {}, signal.SIGKILL),  # the parent is killed: its workers see their pipes close and exit
 ], ids=["ctrl_c", "parent_killed"])
-def test_no_worker_processes_outlive_the_parent(tmp_path, env_id, sig):
+def test_no_worker_processes_outlive_the_parent(tmp_path, env_id, env_kwargs, sig):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(f"""
         from rlhydra import PPOConfig
-        algo = (PPOConfig().environment("{env_id}", env_config={{"fault": "hang", "at": 1}} if "Fault" in "{env_id}"
-                else {{}}).env_runners(num_env_runners=2, num_envs_per_env_runner=1, sample_timeout_s=None).build())
+        algo = (PPOConfig().environment({env_id!r}, env_config={env_kwargs!r})
+                .env_runners(num_env_runners=2, num_envs_per_env_runner=1, sample_timeout_s=None).build())
         print(*algo.env_runner.worker_pids, flush=True)
         while True:
             algo.train()
@@ -219,6 +219,20 @@ def test_evaluation_uses_the_merged_normaliser():
                 np.testing.assert_array_equal(np.asarray(evaluated[key][name]), np.asarray(value))
 
 
+def test_checkpoint_restores_the_merged_normaliser_into_new_workers(tmp_path):
+    from rlhydra import Algorithm
+
+    with small_ppo().env_runners(normalize_obs=True).build() as algo:
+        algo.train()
+        path = algo.save(str(tmp_path / "ckpt"))
+        saved = algo.env_runner.get_connector_state()
+    with Algorithm.from_checkpoint(path) as restored:
+        key = next(k for k in saved if k.endswith("NormalizeObservations"))
+        assert restored.env_runner.get_connector_state()[key]["count"] == saved[key]["count"]
+        restored.train()  # new workers continue from the restored statistics: 4 reset and 64 step observations
+        assert restored.env_runner.get_connector_state()[key]["count"] == pytest.approx(saved[key]["count"] + 68)
+
+
 # ---- algorithms -----------------------------------------------------------------------------------------------
 def test_same_seed_same_metrics_with_workers():
     def run() -> List[Dict]:
@@ -229,9 +243,6 @@ def test_same_seed_same_metrics_with_workers():
     assert run() == run()
 
 
-# Until rlhydra/core/off_policy.py sizes its buffer by `self.env_runner.num_envs` (every runner's envs) instead of
-# `num_envs_per_env_runner`, adding a 2-runner rollout fails its shape check. Remove this mark with that change.
-@pytest.mark.xfail(raises=ValueError, strict=False, reason="off-policy buffer sized for one runner's envs")
 @pytest.mark.parametrize("config", [
     SACConfig().environment("Pendulum-v1").rl_module(model_config={"hidden_sizes": [16, 16]}),
     DQNConfig().environment("CartPole-v1").rl_module(model_config={"hidden_sizes": [16, 16]})

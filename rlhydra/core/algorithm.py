@@ -122,15 +122,14 @@ class Algorithm:
         return result
 
     def _reduce_across_ranks(self, result: Dict[str, Any]) -> Dict[str, Any]:
-        """Metrics averaged over learner ranks (episodes summed) in one collective; rank 0 reports them."""
+        """Metrics averaged over learner ranks (counts summed) in one collective; rank 0 reports them."""
         keys = [k for k, v in result.items() if isinstance(v, (int, float)) and k not in ("iteration", "env_steps")]
         values = torch.tensor([math.nan if result[k] is None else float(result[k]) for k in keys], dtype=torch.float64)
         present = (~values.isnan()).double()
         totals = self.learner.fabric.all_reduce(torch.stack([values.nan_to_num(), present]), reduce_op="sum")
+        summed = ("episodes", "env_runners/num_restarts")
         for key, total, count in zip(keys, totals[0].tolist(), totals[1].tolist()):
-            result[key] = (total if key == "episodes" else total / count) if count else None
-        if "episodes" in result:
-            result["episodes"] = int(result["episodes"])
+            result[key] = (int(total) if key in summed else total / count) if count else None
         return result
 
     def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:

@@ -36,6 +36,22 @@ def launch(config: AlgorithmConfig, function: Callable[..., Any], *args: Any) ->
     return fabric.launch(function, *args)
 
 
+def finish_rank(fabric: Any) -> None:
+    """Wait for every rank, then tear the process group down, after the caller has dropped its algorithm.
+
+    Order matters with gloo: a DDP reducer freed after destroy_process_group() destroys the group while holding
+    the GIL and deadlocks; a group left alive at exit aborts the process. So: free DDP, barrier, destroy.
+    """
+    import gc
+
+    import torch.distributed as dist
+
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
+        fabric.barrier()
+        dist.destroy_process_group()
+
+
 def learn_on_rank(fabric: Any, config: AlgorithmConfig, run_dir: str | None, loggers_factory: Any) -> dict:
     """Build the algorithm on this rank and learn; only rank 0 logs and checkpoints."""
     import os
@@ -45,8 +61,11 @@ def learn_on_rank(fabric: Any, config: AlgorithmConfig, run_dir: str | None, log
     loggers = loggers_factory(config, run_dir) if (rank0 and loggers_factory and run_dir) else []
     try:
         checkpoint_dir = os.path.join(run_dir, "checkpoints") if (rank0 and run_dir) else None
-        return algo.learn(loggers=loggers, checkpoint_dir=checkpoint_dir)
+        result = algo.learn(loggers=loggers, checkpoint_dir=checkpoint_dir)
     finally:
         algo.stop()
         for logger in loggers:
             logger.close()
+    del algo
+    finish_rank(fabric)
+    return result
