@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from rlhydra.config.validate import check_hydra_config
 from rlhydra.core.algorithm import EVAL_RETURN
-from rlhydra.core.distributed import is_distributed, launch, learn_on_rank
+from rlhydra.core.distributed import is_distributed, launch, launched_rank, learn_on_rank
 from rlhydra.loggers import build_loggers, check_logger_overrides
 from rlhydra.sweep_summary import JobContext, job_context, write_job_result
 
@@ -28,10 +28,14 @@ def main(cfg: DictConfig) -> float:
     try:
         result = _train(cfg, run_dir, job)
     except Exception as exc:
+        if launched_rank() != 0:
+            raise
         write_job_result(run_dir, job, status="failed", error=f"{type(exc).__name__}: {exc}",
                          time_s=round(time.perf_counter() - start, 2))
         raise
     final = float(result.get(EVAL_RETURN, math.nan))
+    if launched_rank() != 0:  # under torchrun/SLURM every rank runs this; rank 0 reports
+        return final
     elapsed = time.perf_counter() - start
     write_job_result(run_dir, job, status="ok", final_return=final, env_steps=int(result.get("env_steps", 0)),
                      time_s=round(elapsed, 2), checkpoint=result.get("checkpoint"))
@@ -49,8 +53,9 @@ def main(cfg: DictConfig) -> float:
 def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
     check_logger_overrides(job.overrides)
     config = check_hydra_config(cfg)  # every user error surfaces here, before any env or worker starts
-    print(f"rlhydra: {config.algorithm.name} on {config.env.id}, seed {config.seed}, "
-          f"{config.total_steps:,} env steps -> {run_dir}", flush=True)
+    if launched_rank() == 0:
+        print(f"rlhydra: {config.algorithm.name} on {config.env.id}, seed {config.seed}, "
+              f"{config.total_steps:,} env steps -> {run_dir}", flush=True)
     if is_distributed(config.learner):  # one process per learner device; rank 0 logs and checkpoints
         factory = functools.partial(build_loggers, run_name=job.override_dirname or None, group=job.sweep_name)
         return launch(config, learn_on_rank, config, run_dir, factory)

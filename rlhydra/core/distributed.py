@@ -17,6 +17,13 @@ def is_distributed(learner: LearnerConfig) -> bool:
     return learner.devices * learner.num_nodes > 1
 
 
+def launched_rank() -> int:
+    """This process's global rank when a cluster launcher (torchrun, SLURM) started it, else 0."""
+    import os
+
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
+
+
 def make_fabric(learner: LearnerConfig, *, spawn: bool = False) -> Any:
     """A Fabric from the `learner` config; `spawn` turns the default DDP into function-spawned processes."""
     from lightning_fabric import Fabric  # imported here: it takes ~1 s and only learners need it
