@@ -240,18 +240,39 @@ def costly_env(requested: Optional[str]) -> str:
     return run_child(child_args("probe", env_id=",".join(COSTLY_ENVS))).result["env_id"]
 
 
-def measure(env_ids: List[str], seconds: float, rollout: int, repeats: int) -> Dict[str, Dict[str, Dict[str, Any]]]:
-    """Per env and variant: the median (by env steps/s) of `repeats` runs, interleaved (all variants, then again)."""
+def cores_busy(r: Dict[str, Any]) -> float:
+    """CPU time of a run's processes / wall time of its timed stretch."""
+    return r["cpu_s"] / r["span_s"] if r["span_s"] else float("nan")
+
+
+def contended(variant: str, r: Dict[str, Any]) -> bool:
+    """True when a run visibly lost CPU to other processes: a single-process variant below 95% of a core, or the
+    2-runner variant below 1.5 cores on a machine with 2+ cores (SB3's SubprocVecEnv never fills its cores)."""
+    if variant in SINGLE_PROCESS:
+        return cores_busy(r) < 0.95
+    if variant == "runners-2" and (os.cpu_count() or 1) >= 2:
+        return cores_busy(r) < 1.5
+    return False
+
+
+def measure(env_ids: List[str], seconds: float, rollout: int, repeats: int,
+            retries: int) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """Per env and variant: the median (by env steps/s) of `repeats` runs, interleaved (all variants, then again);
+    a run that other load visibly slowed is run again, up to `retries` times (the last attempt counts)."""
     runs: Dict[str, Dict[str, List[Dict[str, Any]]]] = {e: {v: [] for v in VARIANTS} for e in env_ids}
     for i in range(repeats):
         for env_id in env_ids:
             for variant in VARIANTS:
-                log(f"[bench] {env_id} {variant}: {seconds:g} s of {rollout}-step rollouts (run {i + 1}/{repeats})")
-                before = load_average()[0]
-                child = run_child(child_args(variant, env_id=env_id, seconds=seconds, rollout=rollout))
-                r = child.result
-                runs[env_id][variant].append({**r, "steps_per_s": r["env_steps"] / r["time_s"],
-                                              "process_s": child.wall_s, "load_before": before})
+                for attempt in range(retries + 1):
+                    log(f"[bench] {env_id} {variant}: {seconds:g} s of {rollout}-step rollouts (run {i + 1}/{repeats}"
+                        + (f", retry {attempt})" if attempt else ")"))
+                    child = run_child(child_args(variant, env_id=env_id, seconds=seconds, rollout=rollout))
+                    r = {**child.result, "steps_per_s": child.result["env_steps"] / child.result["time_s"],
+                         "process_s": child.wall_s, "retries": attempt}
+                    if not contended(variant, r):
+                        break
+                    log(f"[bench]   contended: {cores_busy(r):.2f} cores busy")
+                runs[env_id][variant].append({**r, "contended": contended(variant, r)})
     return {e: {v: sorted(rs, key=lambda r: r["steps_per_s"])[len(rs) // 2] for v, rs in by_v.items()}
             for e, by_v in runs.items()}
 
@@ -293,7 +314,7 @@ def env_table(res: Dict[str, Dict[str, Any]]) -> str:
     rows = []
     for variant, spec in VARIANTS.items():
         r = res[variant]
-        cores = r["cpu_s"] / r["span_s"] if r["span_s"] else float("nan")
+        cores = cores_busy(r)
         speed = r["steps_per_s"]
         rows.append([spec["label"], spec["procs"], f"{speed:,.0f}", ratio(speed, rate(res, "raw")),
                      ratio(speed, rate(res, "local")), ratio(speed, rate(res, "sb3-dummy")), f"{cores:.2f}",
@@ -326,7 +347,8 @@ def method_notes(args: argparse.Namespace, env_ids: List[str], res: Dict[str, Di
         f"(--rollout), on-policy style; seed {SEED}. Each variant runs in its own fresh Python process, one after "
         f"another; per process: build, one untimed warm-up rollout, then rollouts until {args.seconds:g} s have "
         f"passed (--seconds; the last rollout is finished). Median of {args.repeats} interleaved run(s) per variant "
-        "(--repeats).",
+        f"(--repeats); a run that other processes visibly slowed (see the CPU bullets above) is run again, up to "
+        f"{args.retries} time(s) (--retries), and the last attempt counts.",
         "- env steps/s = env steps of the timed rollouts / wall time inside them. `CPU cores busy` = CPU time "
         "(user + system) of the process and its worker processes (from /proc) / wall time of the stretch: about 1 "
         "for one process at full speed, up to the core count with workers; `env steps per CPU-s` is less "
@@ -353,24 +375,26 @@ def method_notes(args: argparse.Namespace, env_ids: List[str], res: Dict[str, Di
     ]
 
 
-def parallel_line(res: Dict[str, Dict[str, Dict[str, Any]]], env_ids: List[str]) -> str:
-    """Markdown bullet: did the 2 runner workers get a core each (CPU cores busy of the 2-runner variant)?"""
-    busy = {e: res[e]["runners-2"]["cpu_s"] / res[e]["runners-2"]["span_s"] for e in env_ids}
-    text = ", ".join(f"{e} {b:.2f}" for e, b in busy.items())
-    warn = ""
-    if (os.cpu_count() or 1) >= 2 and min(busy.values()) < 1.5:
-        warn = " - **below 1.5: the workers shared a core (other load?), so the runners' speed-up is understated**"
-    return f"- CPU cores busy with 2 runners (CPU time of parent + workers / wall time): {text}{warn}"
+def contention_lines(res: Dict[str, Dict[str, Dict[str, Any]]], env_ids: List[str]) -> List[str]:
+    """Markdown bullets: CPU share of the single-process variants, cores busy with 2 runners, retried runs."""
+    share = {f"{e} {v}": cores_busy(res[e][v]) for e in env_ids for v in SINGLE_PROCESS}
+    busy = {e: cores_busy(res[e]["runners-2"]) for e in env_ids}
+    still = [f"{e} {v}" for e in env_ids for v in VARIANTS if res[e][v]["contended"]]
+    retried = sum(res[e][v]["retries"] for e in env_ids for v in VARIANTS)
+    return [
+        f"- CPU share of the single-process variants (process time / wall time): min {min(share.values()):.1%}",
+        "- CPU cores busy with 2 runners (CPU time of parent + workers / wall time): "
+        + ", ".join(f"{e} {b:.2f}" for e, b in busy.items()),
+        f"- runs repeated because other load slowed them (single process < 95% of a core, 2 runners < 1.5 cores; "
+        f"--retries): {retried}"
+        + (f" - **still contended: {', '.join(still)}; those numbers are understated**" if still else ""),
+    ]
 
 
 def report(args: argparse.Namespace, env_ids: List[str], res: Dict[str, Dict[str, Dict[str, Any]]], total_s: float,
            load_md: str) -> str:
     """The markdown report: targets, then one table per env, the ratios, then how it was measured."""
     quick = " (--quick: smoke numbers, not results)" if args.quick else ""
-    share = {f"{e} {v}": res[e][v]["cpu_s"] / res[e][v]["span_s"] for e in env_ids for v in SINGLE_PROCESS}
-    low = [name for name, s in share.items() if s < 0.95]
-    contended = (f" - **below ~95% for {', '.join(low)}: other processes took CPU time, numbers are noisy**"
-                 if low else "")
     lines = [
         "# Sampling throughput (no learning): rlhydra EnvRunner vs raw Gymnasium and SB3 rollout collection",
         "",
@@ -379,9 +403,7 @@ def report(args: argparse.Namespace, env_ids: List[str], res: Dict[str, Dict[str
         f"- cores: {os.cpu_count()} (os.cpu_count()); torch threads: 1 in each variant's main process and in each "
         "rlhydra runner worker",
         load_md,
-        f"- CPU share of the single-process variants (process time / wall time): min {min(share.values()):.1%}"
-        f"{contended}",
-        parallel_line(res, env_ids),
+        *contention_lines(res, env_ids),
         f"- benchmark run took {total_s:.0f} s{quick}",
         "",
         "## Targets",
@@ -403,9 +425,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0, help="timed seconds of each variant run")
     p.add_argument("--rollout", type=int, default=128, help="vector steps per env of each sample() call")
     p.add_argument("--repeats", type=int, default=1, help="runs per variant, interleaved; the median is reported")
+    p.add_argument("--retries", type=int, default=2, help="re-runs of a run that other load visibly slowed")
     p.add_argument("--costly-env", help=f"the costlier env (default: the first of {', '.join(COSTLY_ENVS)} that "
                                         "makes here)")
-    p.add_argument("--quick", action="store_true", help="smoke run (~35 s): 0.5 s per variant")
+    p.add_argument("--quick", action="store_true", help="smoke run (~35 s): 0.5 s per variant, no retries")
     p.add_argument("--out", default="benchmarks/out/sampling.md", help="markdown file for the report")
     # child mode (internal)
     p.add_argument("--child", choices=("probe", *VARIANTS), help=argparse.SUPPRESS)
@@ -432,10 +455,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         run_child_mode(args)
         return
     if args.quick:
-        args.seconds, args.repeats = 0.5, 1
+        args.seconds, args.repeats, args.retries = 0.5, 1, 0
     start, start_load = time.perf_counter(), load_average()
     env_ids = [CHEAP_ENV, costly_env(args.costly_env)]
-    res = measure(env_ids, args.seconds, args.rollout, args.repeats)
+    res = measure(env_ids, args.seconds, args.rollout, args.repeats, args.retries)
     text = report(args, env_ids, res, time.perf_counter() - start, load_line(start_load, load_average()))
     print(text)
     out = REPO / args.out if not os.path.isabs(args.out) else Path(args.out)
