@@ -106,3 +106,12 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def log(message: str) -> None:
     """Progress on stderr, so stdout holds only the report."""
     print(message, file=sys.stderr, flush=True)
+
+
+def publish(text: str, out: str) -> None:
+    """Print a report and write it to `out` (relative to the repo unless absolute)."""
+    print(text)
+    path = Path(out) if os.path.isabs(out) else REPO / out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    log(f"[bench] wrote {path}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import shlex
 import statistics
 import sys
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, read_jsonl, run_child
+from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, publish, read_jsonl, run_child
 
 SCRIPT = str(Path(__file__).resolve().relative_to(REPO))
 EVAL_EPISODES = 10
@@ -673,11 +672,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     dqn_ttr = measure_time_to_return("dqn", args.seeds, args.quick, False)
     text = report(args, upd, sac_tp, dqn_tp, sac_ttr, dqn_ttr, time.perf_counter() - start,
                   load_line(start_load, load_average()))
-    print(text)
-    out = REPO / args.out if not os.path.isabs(args.out) else Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    log(f"[bench] wrote {out}")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Only the standard library is imported at the top, so children pay for exactly th
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import statistics
 import sys
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, read_jsonl, run_child
+from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, publish, read_jsonl, run_child
 
 SCRIPT = str(Path(__file__).resolve().relative_to(REPO))
 NUM_ENVS = 8
@@ -456,11 +455,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     first = measure_first_step()
     ttr = measure_time_to_return(args.seeds, args.threshold)
     text = report(args, raw, tp, ttr, first, time.perf_counter() - start, load_line(start_load, load_average()))
-    print(text)
-    out = REPO / args.out if not os.path.isabs(args.out) else Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    log(f"[bench] wrote {out}")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

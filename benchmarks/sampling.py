@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, run_child
+from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, publish, run_child
 
 SCRIPT = str(Path(__file__).resolve().relative_to(REPO))
 NUM_ENVS = 8  # total envs of every variant
@@ -460,11 +460,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     env_ids = [CHEAP_ENV, costly_env(args.costly_env)]
     res = measure(env_ids, args.seconds, args.rollout, args.repeats, args.retries)
     text = report(args, env_ids, res, time.perf_counter() - start, load_line(start_load, load_average()))
-    print(text)
-    out = REPO / args.out if not os.path.isabs(args.out) else Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    log(f"[bench] wrote {out}")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlhydra import Algorithm, PPOConfig
+from rlhydra import Algorithm
 from rlhydra.core import columns as C
 
 EVAL = "eval/episode_return_mean"
