@@ -65,3 +65,35 @@ def test_bad_input_exits_nonzero_with_a_clean_message(override, expected, tmp_pa
     assert proc.returncode != 0
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_finishes_the_iteration_writes_a_checkpoint_and_exits_nonzero(tmp_path):
+    import signal
+    import time
+
+    from rlhydra import Algorithm
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", "total_steps=100000000", "evaluation.interval=0", "logger=jsonl",
+         f"hydra.run.dir={run_dir}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 3):
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)  # polling for the run's progress, not synchronising with a fixed delay
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "SIGINT received" in out
+    checkpoint = run_dir / "checkpoints" / "final"
+    assert f"final checkpoint: {checkpoint}" in err and "Traceback" not in err
+    last = read_metrics(run_dir)[-1]
+    assert last["checkpoint"] == str(checkpoint)
+    algo = Algorithm.from_checkpoint(str(checkpoint))
+    try:
+        assert algo.env_steps == last["env_steps"] and algo.iteration == last["iteration"]
+    finally:
+        algo.stop()

@@ -18,6 +18,7 @@ from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
 from rlhydra.config.validate import import_object, module_target_and_kwargs, space_problems
+from rlhydra.core.interrupt import StopSignals, TrainingInterrupted
 from rlhydra.core.learner import Learner
 from rlhydra.connectors.pipeline import build_connectors
 from rlhydra.core.rl_module import TorchRLModule, torch_inference
@@ -188,21 +189,31 @@ class Algorithm:
         ev, ck = self.config.evaluation, self.config.checkpointing
         loggers = list(loggers)
         result: Dict[str, Any] = {}
-        while self.env_steps < total:
-            result = self.train()
-            finished = self.env_steps >= total
-            if finished and ev.final and EVAL_RETURN not in result:
-                result.update(self.evaluate())
-            reached = ev.stop_at_return is not None and result.get(EVAL_RETURN, -math.inf) >= ev.stop_at_return
-            if (finished or reached) and checkpoint_dir and ck.save_final:
-                result["checkpoint"] = self.save(os.path.join(checkpoint_dir, "final"))
-            elif checkpoint_dir and ck.interval and self.iteration % ck.interval == 0:
-                result["checkpoint"] = self.save(os.path.join(checkpoint_dir, f"iter_{self.iteration:06d}"))
-                _keep_last(checkpoint_dir, ck.keep_last)
-            for logger in loggers:
-                logger.log(result)
-            if reached:
-                break
+        # One process only: ranks of a multi-process learner must stop at the same iteration, so they keep
+        # the default Ctrl-C behaviour.
+        with StopSignals(enabled=self.world_size == 1) as signals:
+            while self.env_steps < total:
+                result = self.train()
+                finished = self.env_steps >= total
+                if finished and ev.final and EVAL_RETURN not in result:
+                    result.update(self.evaluate())
+                reached = ev.stop_at_return is not None and result.get(EVAL_RETURN, -math.inf) >= ev.stop_at_return
+                if (finished or reached or signals.requested) and checkpoint_dir and ck.save_final:
+                    result["checkpoint"] = self.save(os.path.join(checkpoint_dir, "final"))
+                elif checkpoint_dir and ck.interval and self.iteration % ck.interval == 0:
+                    result["checkpoint"] = self.save(os.path.join(checkpoint_dir, f"iter_{self.iteration:06d}"))
+                    _keep_last(checkpoint_dir, ck.keep_last)
+                for logger in loggers:
+                    logger.log(result)
+                if reached or signals.requested:
+                    break
+        if signals.requested:
+            where = result.get("checkpoint") or "not written (no checkpoint_dir, or checkpointing.save_final=false)"
+            raise TrainingInterrupted(
+                f"training stopped by {signals.requested} after iteration {self.iteration} "
+                f"({self.env_steps:,} env steps); final checkpoint: {where}. "
+                "Continue from it in Python with Algorithm.from_checkpoint(path)."
+            )
         return result
 
     # ---- state and checkpoints -----------------------------------------------------------------
