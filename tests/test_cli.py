@@ -35,6 +35,11 @@ def test_train_leaves_config_metrics_and_checkpoint(tmp_path):
     assert [r["env_steps"] for r in rows] == [256 * (i + 1) for i in range(12)]
     assert "eval/episode_return_mean" in rows[4] and "eval/episode_return_mean" in rows[-1]
     assert (run_dir / "checkpoints" / "final" / "metadata.json").is_file()
+    evals = [r for r in rows if "eval/episode_return_mean" in r]
+    best = max(evals, key=lambda r: r["eval/episode_return_mean"])
+    assert best["checkpoint_best"] == str(run_dir / "checkpoints" / "best")
+    meta = json.loads((run_dir / "checkpoints" / "best" / "metadata.json").read_text())
+    assert meta["counters"]["iteration"] == best["iteration"]  # the best evaluation's iteration, kept apart
 
 
 def test_same_seed_same_metrics_from_the_command_line(tmp_path):
@@ -43,7 +48,7 @@ def test_same_seed_same_metrics_from_the_command_line(tmp_path):
         proc = run_train("total_steps=1024", "seed=5", "evaluation.interval=2", "logger=jsonl",
                          f"hydra.run.dir={tmp_path / name}")
         assert proc.returncode == 0, proc.stderr
-        runs.append([{k: v for k, v in r.items() if not k.startswith("perf/") and k not in ("time_s", "checkpoint")}
+        runs.append([{k: v for k, v in r.items() if not k.startswith(("perf/", "checkpoint")) and k != "time_s"}
                      for r in read_metrics(tmp_path / name)])
     assert runs[0] == runs[1]
 

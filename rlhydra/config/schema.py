@@ -181,6 +181,7 @@ class CheckpointingConfig(Section):
     interval: int = 0  # save every this many iterations; 0 saves only at the end
     keep_last: int = 3  # periodic checkpoints kept; older ones are deleted
     save_final: bool = True  # save when training ends
+    keep_best: bool = True  # also keep checkpoints/best: the iteration with the highest eval return so far
 
     def checks(self) -> Iterator[Tuple[str, str]]:
         if self.interval < 0:

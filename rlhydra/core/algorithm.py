@@ -74,6 +74,7 @@ class Algorithm:
         self._recent_lengths: Deque[int] = deque(maxlen=config.reporting.smoothing_episodes)
         self._time_offset = 0.0
         self._start = time.perf_counter()
+        self.best_eval_return = -math.inf  # the best evaluation seen by learn(), for checkpoints/best
 
     # ---- building ------------------------------------------------------------------------------
     def build_module(self) -> TorchRLModule:
@@ -203,6 +204,11 @@ class Algorithm:
                 elif checkpoint_dir and ck.interval and self.iteration % ck.interval == 0:
                     result["checkpoint"] = self.save(os.path.join(checkpoint_dir, f"iter_{self.iteration:06d}"))
                     _keep_last(checkpoint_dir, ck.keep_last)
+                best = result.get(EVAL_RETURN, -math.inf) > self.best_eval_return
+                if best:
+                    self.best_eval_return = result[EVAL_RETURN]
+                if best and checkpoint_dir and ck.keep_best:
+                    result["checkpoint_best"] = self.save(os.path.join(checkpoint_dir, "best"))
                 for logger in loggers:
                     logger.log(result)
                 if reached or signals.requested:
