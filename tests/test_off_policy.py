@@ -126,3 +126,16 @@ def test_same_seed_same_off_policy_metrics():
             runs.append([{k: v for k, v in algo.train().items() if not k.startswith("perf/") and k != "time_s"}
                          for _ in range(2)])
     assert runs[0] == runs[1]
+
+
+def test_rl_module_from_checkpoint_builds_the_dueling_module_it_saved(tmp_path):
+    from rlhydra import RLModule
+
+    with tiny_dqn(dueling=True).build() as algo:
+        algo.train()
+        path = algo.save(str(tmp_path / "ckpt"))
+        module = RLModule.from_checkpoint(path)
+        obs = torch.randn(32, 4)
+        assert hasattr(module.q, "advantage")
+        assert torch.equal(module.forward_inference({C.OBS: obs})[C.ACTIONS],
+                           algo.get_module().forward_inference({C.OBS: obs})[C.ACTIONS])

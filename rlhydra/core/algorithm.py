@@ -42,10 +42,8 @@ class Algorithm:
         torch.set_num_threads(config.learner.torch_threads)
         seed_everything(config.seed)
         self.env_observation_space, self.action_space = env_spaces(config.env)
-        self.observation_space = self.env_observation_space
-        for connector in build_connectors(config.env_runners.env_to_module_connectors, "env_to_module_connectors"):
-            self.observation_space = connector.transform_space(self.observation_space)
-        module = self.build_module()
+        self.observation_space = module_observation_space(config, self.env_observation_space)
+        module = self.build_module(config, self.observation_space, self.action_space)
         self.learner = self.learner_class(config, module, fabric)
         # Data parallel: every learner rank samples its own envs with its own seed; rank 0 keeps config.seed.
         self.rank, self.world_size = self.learner.fabric.global_rank, self.learner.fabric.world_size
@@ -77,18 +75,20 @@ class Algorithm:
         self.best_eval_return = -math.inf  # the best evaluation seen by learn(), for checkpoints/best
 
     # ---- building ------------------------------------------------------------------------------
-    def build_module(self) -> TorchRLModule:
+    @classmethod
+    def build_module(cls, config: AlgorithmConfig, observation_space: Any, action_space: Any) -> TorchRLModule:
         """The RLModule from the `module` config (`_target_` or the algorithm's default), checked against the spaces."""
-        problems = space_problems(self.config, self.observation_space, self.action_space)
+        problems = space_problems(config, observation_space, action_space)
         if problems:
             raise ConfigError("; ".join(problems))
-        target, kwargs = module_target_and_kwargs(self.config.module, self.spec.default_module)
-        cls = import_object(target)
-        params = inspect.signature(cls).parameters
-        extra = {k: v for k, v in self.extra_module_kwargs().items() if k in params and k not in kwargs}
-        return cls(observation_space=self.observation_space, action_space=self.action_space, **extra, **kwargs)
+        target, kwargs = module_target_and_kwargs(config.module, get_algorithm_spec(config.algorithm.name).default_module)
+        module_cls = import_object(target)
+        params = inspect.signature(module_cls).parameters
+        extra = {k: v for k, v in cls.extra_module_kwargs(config).items() if k in params and k not in kwargs}
+        return module_cls(observation_space=observation_space, action_space=action_space, **extra, **kwargs)
 
-    def extra_module_kwargs(self) -> Dict[str, Any]:
+    @classmethod
+    def extra_module_kwargs(cls, config: AlgorithmConfig) -> Dict[str, Any]:
         """Module arguments the algorithm config decides (e.g. DQN's `dueling`), given when the class takes them."""
         return {}
 
@@ -286,6 +286,14 @@ class Algorithm:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def module_observation_space(config: AlgorithmConfig, env_observation_space: Any) -> Any:
+    """The observation space the module sees: the env's, after the user's env->module connectors."""
+    space = env_observation_space
+    for connector in build_connectors(config.env_runners.env_to_module_connectors, "env_to_module_connectors"):
+        space = connector.transform_space(space)
+    return space
 
 
 def seed_everything(seed: int) -> None:

@@ -105,17 +105,17 @@ def load_checkpoint(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
 
 
 def load_module(path: str) -> "RLModule":
-    """The RLModule stored in a checkpoint, built from its config, weights loaded, in eval mode."""
+    """The RLModule stored in a checkpoint, built from its config as the Algorithm builds it, in eval mode."""
     from rlhydra.config.algorithm_config import AlgorithmConfig
     from rlhydra.config.registry import get_algorithm_spec
-    from rlhydra.config.validate import import_object, module_target_and_kwargs
+    from rlhydra.core.algorithm import module_observation_space
     from rlhydra.env.make import env_spaces
-    
+
     metadata = read_metadata(path)
     config = AlgorithmConfig.from_dict(metadata["config"])
-    target, kwargs = module_target_and_kwargs(config.module, get_algorithm_spec(config.algorithm.name).default_module)
-    obs_space, act_space = env_spaces(config.env)
-    module = import_object(target)(observation_space=obs_space, action_space=act_space, **kwargs)
+    env_obs_space, act_space = env_spaces(config.env)
+    algorithm_class = get_algorithm_spec(config.algorithm.name).algorithm_class
+    module = algorithm_class.build_module(config, module_observation_space(config, env_obs_space), act_space)
     module.set_state(torch.load(os.path.join(path, "module.pt"), weights_only=True))
     return module.eval()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from rlhydra.algorithms.dqn.learner import DQNLearner
+from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.core.off_policy import OffPolicyAlgorithm
 
 
@@ -12,5 +13,6 @@ class DQN(OffPolicyAlgorithm):
 
     learner_class = DQNLearner
 
-    def extra_module_kwargs(self) -> Dict[str, Any]:
-        return {"dueling": self.config.algorithm.dueling}
+    @classmethod
+    def extra_module_kwargs(cls, config: AlgorithmConfig) -> Dict[str, Any]:
+        return {"dueling": config.algorithm.dueling}
