@@ -139,3 +139,15 @@ def test_rl_module_from_checkpoint_builds_the_dueling_module_it_saved(tmp_path):
         assert hasattr(module.q, "advantage")
         assert torch.equal(module.forward_inference({C.OBS: obs})[C.ACTIONS],
                            algo.get_module().forward_inference({C.OBS: obs})[C.ACTIONS])
+
+
+def test_sac_target_update_interval_counts_every_gradient_step():
+    """With several gradient steps per round, targets move every `target_update_interval`-th step."""
+    with tiny_sac().training(train_freq=4, gradient_steps=4, target_update_interval=3, tau=1.0).build() as algo:
+        m = algo.get_module()
+        algo.buffer.add(algo.sample(8, random_actions=True).data)
+        batch = algo.buffer.sample(8)
+        for step in range(1, 7):
+            algo.learner.update(batch, 0.0)
+            synced = all(torch.equal(a, b) for a, b in zip(m.critic.parameters(), m.critic_target.parameters()))
+            assert synced == (step % 3 == 0), step

@@ -50,7 +50,6 @@ class OffPolicyAlgorithm(Algorithm):
                     if td_errors is not None and hasattr(self.buffer, "update_priorities"):
                         self.buffer.update_priorities(batch["indices"], td_errors)
                     stats.append(out)
-                self.learner.num_updates += rounds
                 self.sync_weights()
             sample_time += sampled - start
             learn_time += time.perf_counter() - sampled

@@ -54,6 +54,7 @@ class DQNLearner(Learner):
         q = self.module(batch)[Q_VALUES].gather(-1, batch[C.ACTIONS].long().unsqueeze(-1)).squeeze(-1)
         loss = (batch["weights"] * F.smooth_l1_loss(q, target, reduction="none")).mean()
         self.backward_step(loss, self.optimizers[0], hp.grad_clip)
+        self.num_updates += 1
         return {"loss": loss.detach(), "q_mean": q.detach().mean(), "epsilon": m.epsilon.clone(),
                 "td_errors": (q - target).detach()}
 

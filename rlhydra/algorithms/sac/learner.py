@@ -60,7 +60,8 @@ class SACLearner(Learner):
             alpha_loss = -(m.log_alpha * (logp.detach() + self.target_entropy)).mean()
             self.backward_step(alpha_loss, alpha_opt)
 
-        if (self.num_updates + 1) % hp.target_update_interval == 0:
+        self.num_updates += 1
+        if self.num_updates % hp.target_update_interval == 0:
             with torch.no_grad():
                 torch._foreach_lerp_(self.target_params, self.critic_params, hp.tau)
         return {
