@@ -10,8 +10,9 @@ from typing import Any, Dict
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from rlhydra.config.resume import resume_config
 from rlhydra.config.validate import check_hydra_config
-from rlhydra.core.algorithm import EVAL_RETURN
+from rlhydra.core.algorithm import EVAL_RETURN, Algorithm
 from rlhydra.core.distributed import is_distributed, launch, launched_rank, learn_on_rank
 from rlhydra.loggers import build_loggers, check_logger_overrides
 from rlhydra.sweep_summary import JobContext, job_context, write_job_result
@@ -53,17 +54,23 @@ def main(cfg: DictConfig) -> float:
 def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
     check_logger_overrides(job.overrides)
     config = check_hydra_config(cfg)  # every user error surfaces here, before any env or worker starts
+    if config.resume:
+        config = resume_config(cfg, job.overrides, HydraConfig.get().runtime.choices.keys())
     if launched_rank() == 0:
         print(f"rlhydra: {config.algorithm.name} on {config.env.id}, seed {config.seed}, "
               f"{config.total_steps:,} env steps -> {run_dir}", flush=True)
     if is_distributed(config.learner):  # one process per learner device; rank 0 logs and checkpoints
         factory = functools.partial(build_loggers, run_name=job.override_dirname or None, group=job.sweep_name)
         return launch(config, learn_on_rank, config, run_dir, factory)
-    algo = config.build()
+    algo = Algorithm.from_checkpoint(config.resume, config) if config.resume else config.build()
+    if config.resume:
+        print(f"rlhydra: resumed {config.resume} at iteration {algo.iteration} ({algo.env_steps:,} env steps)",
+              flush=True)
     try:
         loggers = build_loggers(config, run_dir, run_name=job.override_dirname or None, group=job.sweep_name)
         try:
-            return algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"))
+            return algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"),
+                              video_dir=os.path.join(run_dir, "videos"))
         finally:
             for logger in loggers:
                 logger.close()

@@ -36,7 +36,7 @@ def test_user_env_module_and_connector_train_via_config_dir(tmp_path):
     assert config["env"]["id"] == "myrl.envs:Corridor-v0"
     weights = torch.load(ckpt / "module.pt", weights_only=True)
     assert weights["trunk.0.weight"].shape == (32, 8)  # the user connector one-hot encodes 1 position into 8
-    assert "0_OneHotPosition" in torch.load(ckpt / "connectors.pt", weights_only=True)
+    assert "0_OneHotPosition" in torch.load(ckpt / "connectors.pt", weights_only=True)["env_to_module"]
 
 
 def test_user_package_conf_found_through_hydra_searchpath(tmp_path):

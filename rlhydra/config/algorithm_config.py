@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Mapping
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -43,6 +43,7 @@ class AlgorithmConfig(Section):
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # group `logger`
     seed: int = 0  # seeds python, numpy, torch and the envs
     total_steps: int = 100_000  # env steps to train for
+    resume: Optional[str] = None  # a checkpoint directory: train.py continues that run (its config, these overrides)
 
     # ---- equality and conversion -------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

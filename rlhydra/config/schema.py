@@ -154,11 +154,16 @@ class EvaluationConfig(Section):
     deterministic: bool = True  # greedy / mean actions
     final: bool = True  # evaluate once more when training ends
     stop_at_return: Optional[float] = None  # stop training once an evaluation reaches this mean return
+    video: bool = False  # record one evaluation episode as a video at each evaluation (<run dir>/videos, W&B)
+    video_format: str = "gif"  # gif (Pillow, no extra dependency) or mp4 (needs pip install 'imageio[ffmpeg]')
+    video_fps: int = 30  # frames per second of the video
 
     def checks(self) -> Iterator[Tuple[str, str]]:
         if self.interval < 0:
             yield "interval", f"must be >= 0 (0 disables), got {self.interval}"
-        yield from _positive(self, "episodes", "num_envs")
+        yield from _positive(self, "episodes", "num_envs", "video_fps")
+        if self.video_format not in ("gif", "mp4"):
+            yield "video_format", f"must be gif or mp4, got '{self.video_format}'"
 
 
 @dataclass

@@ -80,7 +80,13 @@ def _check_env(config: AlgorithmConfig) -> List[str]:
     except Exception as exc:
         return [f"env: {config.env.id} could not be made with env.kwargs={config.env.kwargs} and "
                 f"env.wrappers={config.env.wrappers}: {type(exc).__name__}: {exc}"]
-    return space_problems(config, obs_space, act_space)
+    problems = space_problems(config, obs_space, act_space)
+    if config.evaluation.video:
+        from rlhydra.env.video import check_video_support
+
+        problem = check_video_support(config.env, config.evaluation.video_format)
+        problems += [problem] if problem else []
+    return problems
 
 
 def space_problems(config: AlgorithmConfig, obs_space: Any, act_space: Any) -> List[str]:

@@ -5,7 +5,6 @@ import copy
 import inspect
 import math
 import os
-import random
 import shutil
 import time
 from collections import deque
@@ -19,15 +18,19 @@ from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
 from rlhydra.config.validate import import_object, module_target_and_kwargs, space_problems
 from rlhydra.core.interrupt import StopSignals, TrainingInterrupted
+from rlhydra.core.checkpoint import check_spaces, load_checkpoint, read_metadata, save_checkpoint
 from rlhydra.core.learner import Learner
+from rlhydra.core.rng import rng_state, seed_everything, set_rng_state
 from rlhydra.connectors.pipeline import build_connectors
 from rlhydra.core.rl_module import TorchRLModule, torch_inference
 from rlhydra.core.rollout import Rollout
 from rlhydra.env.env_runner import EnvRunner
 from rlhydra.env.env_runner_group import EnvRunnerGroup
 from rlhydra.env.make import env_spaces
+from rlhydra.env.video import record_episode, write_video
 
 EVAL_RETURN = "eval/episode_return_mean"
+EVAL_SEED_OFFSET = 1_000_000  # evaluation envs reset with seed + this: episodes the training envs never see
 
 
 class Algorithm:
@@ -73,6 +76,7 @@ class Algorithm:
         self._time_offset = 0.0
         self._start = time.perf_counter()
         self.best_eval_return = -math.inf  # the best evaluation seen by learn(), for checkpoints/best
+        self.video_dir: Optional[str] = None  # evaluation videos go here when evaluation.video is on
 
     # ---- building ------------------------------------------------------------------------------
     @classmethod
@@ -157,8 +161,36 @@ class Algorithm:
         return self._time_offset + time.perf_counter() - self._start
 
     # ---- evaluation ----------------------------------------------------------------------------
-    def evaluate(self) -> Dict[str, Any]:
-        """`evaluation.episodes` episodes on separate envs with fixed seeds; greedy actions by default."""
+    def evaluate(self, video_path: Optional[str] = None) -> Dict[str, Any]:
+        """`evaluation.episodes` episodes on separate envs with fixed seeds; greedy actions by default.
+
+        With `video_path` (or `evaluation.video` and a `video_dir`, as train.py sets), the first of those episodes
+        is also played on a rendering env and saved there as a video (`eval/video` in the result).
+        """
+        ev = self.config.evaluation
+        seed = self.config.seed + EVAL_SEED_OFFSET
+        out = self._evaluation_runner().run_episodes(ev.episodes, seed=seed)
+        returns, lengths = np.asarray(out["episode_returns"]), np.asarray(out["episode_lengths"])
+        result: Dict[str, Any] = {
+            EVAL_RETURN: float(returns.mean()),
+            "eval/episode_return_std": float(returns.std()),
+            "eval/episode_length_mean": float(lengths.mean()),
+            "eval/episodes": len(returns),
+        }
+        if video_path is None and ev.video and self.video_dir:
+            video_path = os.path.join(self.video_dir, f"eval_iter_{self.iteration:06d}.{ev.video_format}")
+        if video_path:
+            frames, _ = record_episode(self.config.env, self.compute_actions, seed)
+            result["eval/video"] = write_video(frames, video_path, ev.video_fps)
+        return result
+
+    def compute_actions(self, observations: Any) -> np.ndarray:
+        """Env actions for a batch of raw env observations, as evaluation acts (greedy unless
+        `evaluation.deterministic=false`), through the env runners' connectors and their current state."""
+        return self._evaluation_runner().compute_actions(observations)
+
+    def _evaluation_runner(self) -> EnvRunner:
+        """The evaluation runner (built on first use) with the learner's weights and the connector state."""
         ev = self.config.evaluation
         if self._eval_runner is None:
             module = torch_inference(copy.deepcopy(self.learner.raw_module).to("cpu").float())
@@ -168,14 +200,7 @@ class Algorithm:
             )
         self._eval_runner.set_weights(self.learner.get_weights())
         self._eval_runner.set_connector_state(self.env_runner.get_connector_state())
-        out = self._eval_runner.run_episodes(ev.episodes, seed=self.config.seed + 1_000_000)
-        returns, lengths = np.asarray(out["episode_returns"]), np.asarray(out["episode_lengths"])
-        return {
-            EVAL_RETURN: float(returns.mean()),
-            "eval/episode_return_std": float(returns.std()),
-            "eval/episode_length_mean": float(lengths.mean()),
-            "eval/episodes": len(returns),
-        }
+        return self._eval_runner
 
     # ---- the whole run -------------------------------------------------------------------------
     def learn(
@@ -184,9 +209,14 @@ class Algorithm:
         *,
         loggers: Iterable[Any] = (),
         checkpoint_dir: Optional[str] = None,
+        video_dir: Optional[str] = None,
     ) -> Dict[str, Any]:
-        """Train until `total_steps` env steps (or `evaluation.stop_at_return`); log, checkpoint; last result."""
+        """Train until `total_steps` env steps (or `evaluation.stop_at_return`); log, checkpoint; last result.
+
+        `video_dir`: where evaluation videos go when `evaluation.video` is on.
+        """
         total = total_steps or self.config.total_steps
+        self.video_dir = video_dir or self.video_dir
         ev, ck = self.config.evaluation, self.config.checkpointing
         loggers = list(loggers)
         result: Dict[str, Any] = {}
@@ -229,49 +259,59 @@ class Algorithm:
 
     def get_state(self) -> Dict[str, Any]:
         """Everything needed to continue: learner, connectors, counters, RNG states."""
+        runner = self.env_runner.get_state()
         return {
             "learner": self.learner.get_state(),
-            "connectors": self.env_runner.get_connector_state(),
+            "connectors": {"env_to_module": self.env_runner.get_connector_state(),
+                           "module_to_env": runner["module_to_env"]},
+            "env_runner": runner,
             "counters": {"iteration": self.iteration, "env_steps": self.env_steps, "episodes": self.episodes,
-                         "time_s": self.elapsed_s()},
+                         "time_s": self.elapsed_s(), "best_eval_return": self.best_eval_return},
             "recent": {"returns": list(self._recent_returns), "lengths": list(self._recent_lengths)},
             "rng": rng_state(),
         }
 
     def set_state(self, state: Dict[str, Any]) -> None:
+        """Continue from `get_state()`: the next `train()` is the one the saved run would have run next."""
         self.learner.set_state(state["learner"])
-        self.env_runner.set_connector_state(state["connectors"])
+        self.env_runner.set_connector_state(state["connectors"]["env_to_module"])
         self.sync_weights()
+        not_exact = None
+        if self.rank == 0:  # a checkpoint holds rank 0's envs and RNG; other ranks keep their own fresh ones
+            not_exact = self.env_runner.set_state(state["env_runner"])
+            set_rng_state(state["rng"])
+        if not_exact:
+            print(f"rlhydra: the envs' own state was not saved ({not_exact}); they start new episodes, "
+                  "so this resumed run does not repeat the uninterrupted one step for step", flush=True)
         counters = state["counters"]
         self.iteration, self.env_steps, self.episodes = counters["iteration"], counters["env_steps"], counters["episodes"]
+        self.best_eval_return = float(counters["best_eval_return"])
         self._time_offset, self._start = float(counters["time_s"]), time.perf_counter()
         self._recent_returns.clear()
         self._recent_returns.extend(state["recent"]["returns"])
         self._recent_lengths.clear()
         self._recent_lengths.extend(state["recent"]["lengths"])
-        set_rng_state(state["rng"])
 
     def save(self, path: str) -> str:
         """Write a checkpoint directory (atomically) and return its path."""
-        from rlhydra.core.checkpoint import save_checkpoint
-
         return save_checkpoint(self, path)
 
     def restore(self, path: str) -> None:
-        """Load a checkpoint written by `save()` into this algorithm."""
-        from rlhydra.core.checkpoint import load_checkpoint
-
-        _, state = load_checkpoint(path)
+        """Load a checkpoint written by `save()` into this algorithm (built for the same spaces)."""
+        metadata, state = load_checkpoint(path)
+        check_spaces(path, metadata, self.env_observation_space, self.action_space, f"env '{self.config.env.id}'")
         self.set_state(state)
 
     @classmethod
-    def from_checkpoint(cls, path: str) -> "Algorithm":
-        """Rebuild the algorithm from the config stored in the checkpoint, then restore its state."""
-        from rlhydra.core.checkpoint import load_checkpoint
-
-        metadata, state = load_checkpoint(path)
-        algo = AlgorithmConfig.from_dict(metadata["config"]).build()
-        algo.set_state(state)
+    def from_checkpoint(cls, path: str, config: Optional[AlgorithmConfig] = None) -> "Algorithm":
+        """Rebuild the algorithm from the checkpoint's config (or `config`, e.g. with more total_steps), restored."""
+        config = config or AlgorithmConfig.from_dict(read_metadata(path)["config"])
+        algo = config.build()
+        try:
+            algo.restore(path)
+        except BaseException:
+            algo.stop()
+            raise
         return algo
 
     def stop(self) -> None:
@@ -294,31 +334,6 @@ def module_observation_space(config: AlgorithmConfig, env_observation_space: Any
     for connector in build_connectors(config.env_runners.env_to_module_connectors, "env_to_module_connectors"):
         space = connector.transform_space(space)
     return space
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> Dict[str, Any]:
-    """Global RNG states as plain types and tensors (loadable with weights_only=True)."""
-    np_state = np.random.get_state()
-    return {"python": random.getstate(), "torch": torch.get_rng_state(),
-            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]]}
-
-
-def set_rng_state(state: Dict[str, Any]) -> None:
-    random.setstate(_to_tuple(state["python"]))
-    torch.set_rng_state(state["torch"])
-    kind, keys, *rest = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
-
-
-def _to_tuple(value: Any) -> Any:
-    return tuple(_to_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def _mean(values: Deque[float]) -> Optional[float]:

@@ -1,10 +1,17 @@
 """Checkpoint directories: metadata.json + tensors loaded with weights_only=True, written atomically.
 
 Layout of a checkpoint directory:
-    metadata.json    format_version, rlhydra_version, algorithm, created, counters, config (every setting)
-    module.pt        the RLModule's weights (enough for RLModule.from_checkpoint)
-    connectors.pt    env->module connector state (e.g. observation normalisation statistics)
-    algorithm.pt     learner (optimizers), counters, recent episode stats, RNG states
+    metadata.json    format_version, rlhydra_version, algorithm, created, counters, spaces (env observation
+                     and action space, as JSON), config (every setting)
+    module.pt        the RLModule's weights                        } with metadata.json, all that
+    connectors.pt    env->module and module->env connector state   } RLModule.from_checkpoint reads
+                     (e.g. observation normalisation statistics)
+    algorithm.pt     learner (optimizers), env runner (current observations, each env's state), replay
+                     buffer, counters, recent episode stats, RNG states
+
+Writing: everything goes into a temporary sibling directory, is fsynced, and is renamed into place. Replacing
+an existing checkpoint takes two renames (old one aside, new one in); a crash between them leaves the old one
+under `.<name>.old-*/ckpt`, and the next read of `<name>` puts it back.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Dict, Tuple
 import torch
 
 from rlhydra.config.schema import ConfigError
+from rlhydra.core.spaces_json import space_from_json, space_to_json
 
 if TYPE_CHECKING:
     from rlhydra.core.algorithm import Algorithm
@@ -41,12 +49,15 @@ def save_checkpoint(algo: "Algorithm", path: str) -> str:
         "algorithm": algo.config.algorithm.name,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "counters": state["counters"],
-        "observation_space": str(algo.observation_space),
+        "observation_space": str(algo.env_observation_space),
         "action_space": str(algo.action_space),
+        "spaces": {"observation": space_to_json(algo.env_observation_space),
+                   "action": space_to_json(algo.action_space)},
         "config": algo.config.to_dict(),
     }
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
+    _remove_leftovers(path)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
     try:
         with open(os.path.join(tmp, "metadata.json"), "w") as f:
@@ -72,6 +83,7 @@ def save_checkpoint(algo: "Algorithm", path: str) -> str:
 
 def read_metadata(path: str) -> Dict[str, Any]:
     """The checkpoint's metadata, after checking the directory and its format version."""
+    _recover(path)
     if not os.path.isdir(path):
         raise ConfigError(f"checkpoint '{path}' does not exist (expected a directory written by algo.save())")
     missing = [name for name in FILES if not os.path.isfile(os.path.join(path, name))]
@@ -104,20 +116,72 @@ def load_checkpoint(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     return metadata, state
 
 
-def load_module(path: str) -> "RLModule":
-    """The RLModule stored in a checkpoint, built from its config as the Algorithm builds it, in eval mode."""
+def check_spaces(path: str, metadata: Dict[str, Any], observation_space: Any, action_space: Any, what: str) -> None:
+    """Raise a ConfigError unless `what` has the observation and action spaces the checkpoint was trained on."""
+    saved = metadata["spaces"]
+    saved_obs, saved_act = space_from_json(saved["observation"]), space_from_json(saved["action"])
+    if saved_obs != observation_space or saved_act != action_space:
+        raise ConfigError(
+            f"checkpoint '{path}' was trained on observation space {saved_obs} and action space {saved_act}, "
+            f"but {what} has observation space {observation_space} and action space {action_space}. Its module "
+            "only fits the spaces it was built for: use the checkpoint's env (Algorithm.from_checkpoint(path) "
+            "builds it from the checkpoint's config), or start a new run."
+        )
+
+
+def load_module(path: str, *, explore: bool = False) -> "RLModule":
+    """The checkpoint's RLModule in eval mode, with the connectors and connector state training used.
+
+    Needs no env: the spaces come from metadata.json; only module.pt and connectors.pt are read.
+    """
     from rlhydra.config.algorithm_config import AlgorithmConfig
     from rlhydra.config.registry import get_algorithm_spec
     from rlhydra.core.algorithm import module_observation_space
-    from rlhydra.env.make import env_spaces
+    from rlhydra.env.env_runner import build_runner_connectors
 
     metadata = read_metadata(path)
     config = AlgorithmConfig.from_dict(metadata["config"])
-    env_obs_space, act_space = env_spaces(config.env)
+    env_obs_space = space_from_json(metadata["spaces"]["observation"])
+    act_space = space_from_json(metadata["spaces"]["action"])
     algorithm_class = get_algorithm_spec(config.algorithm.name).algorithm_class
     module = algorithm_class.build_module(config, module_observation_space(config, env_obs_space), act_space)
-    module.set_state(torch.load(os.path.join(path, "module.pt"), weights_only=True))
+    env_to_module, module_to_env = build_runner_connectors(
+        config.env_runners, env_obs_space, act_space, module, explore=explore,
+        squashed_actions=algorithm_class.squashed_actions,
+    )
+    try:
+        module.set_state(torch.load(os.path.join(path, "module.pt"), weights_only=True))
+        connectors = torch.load(os.path.join(path, "connectors.pt"), weights_only=True)
+        env_to_module.set_state(connectors["env_to_module"])
+        module_to_env.set_state(connectors["module_to_env"])
+    except Exception as exc:
+        raise ConfigError(f"checkpoint '{path}' is corrupt: {type(exc).__name__}: {exc}") from None
+    module.attach_connectors(env_to_module, module_to_env, explore=explore)
     return module.eval()
+
+
+def _recover(path: str) -> None:
+    """Put back a checkpoint that a crash left set aside in the middle of being replaced."""
+    if os.path.exists(path):
+        return
+    parent, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return
+    for entry in sorted(os.listdir(parent)):
+        aside = os.path.join(parent, entry, "ckpt")
+        if entry.startswith(f".{name}.old-") and _is_checkpoint(aside):
+            os.rename(aside, path)
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+            return
+
+
+def _remove_leftovers(path: str) -> None:
+    """Temporary directories of earlier saves to `path` that a crash left behind (after recovering any)."""
+    _recover(path)
+    parent, name = os.path.split(path)
+    for entry in os.listdir(parent):
+        if entry.startswith((f".{name}.tmp-", f".{name}.old-")):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
 def _is_checkpoint(path: str) -> bool:

@@ -64,11 +64,13 @@ def learn_on_rank(fabric: Any, config: AlgorithmConfig, run_dir: str | None, log
     import os
 
     algo = config.build(fabric=fabric)
+    if config.resume:
+        algo.restore(config.resume)
     rank0 = fabric.global_rank == 0
     loggers = loggers_factory(config, run_dir) if (rank0 and loggers_factory and run_dir) else []
     try:
-        checkpoint_dir = os.path.join(run_dir, "checkpoints") if (rank0 and run_dir) else None
-        result = algo.learn(loggers=loggers, checkpoint_dir=checkpoint_dir)
+        out = (lambda name: os.path.join(run_dir, name)) if (rank0 and run_dir) else (lambda name: None)
+        result = algo.learn(loggers=loggers, checkpoint_dir=out("checkpoints"), video_dir=out("videos"))
     finally:
         algo.stop()
         for logger in loggers:

@@ -5,8 +5,11 @@ import abc
 from typing import Any, Dict, Optional, Type
 
 import gymnasium as gym
+import numpy as np
+import torch
 from torch import Tensor, nn
 
+from rlhydra.core import columns as C
 from rlhydra.models.distributions import Categorical, DiagGaussian, Distribution
 
 Batch = Dict[str, Any]
@@ -51,11 +54,33 @@ class RLModule(abc.ABC):
         return None
 
     @classmethod
-    def from_checkpoint(cls, path: str) -> "RLModule":
-        """Just the policy from an Algorithm checkpoint: no envs, no learner."""
+    def from_checkpoint(cls, path: str, *, explore: bool = False) -> "RLModule":
+        """The policy from an Algorithm checkpoint, without envs or learner, with its connectors and their state.
+
+        `compute_actions(observations)` then maps raw env observations to env actions exactly as the env runners
+        did in training (e.g. normalised with the saved statistics); greedy unless `explore`.
+        """
         from rlhydra.core.checkpoint import load_module
 
-        return load_module(path)
+        return load_module(path, explore=explore)
+
+    def attach_connectors(self, env_to_module: Any, module_to_env: Any, *, explore: bool = False) -> None:
+        """The connectors `compute_actions` runs around the forward pass (from_checkpoint attaches them)."""
+        self.env_to_module, self.module_to_env, self.explore = env_to_module, module_to_env, explore
+
+    def compute_actions(self, observations: Any) -> np.ndarray:
+        """Env actions for a batch of raw env observations: env->module connectors, forward, module->env."""
+        if getattr(self, "env_to_module", None) is None:
+            raise RuntimeError("this module has no connectors: load it with RLModule.from_checkpoint(path), or call "
+                               "attach_connectors(env_to_module, module_to_env) first")
+        with torch.inference_mode():
+            batch = self.env_to_module({C.OBS: observations}, update=False)
+            out = self.forward_exploration(batch) if self.explore else self.forward_inference(batch)
+            return self.module_to_env(out, update=False)[C.ENV_ACTIONS]
+
+    def compute_single_action(self, observation: Any) -> Any:
+        """The env action for one raw observation (as `env.step` takes it)."""
+        return self.compute_actions(np.expand_dims(np.asarray(observation), 0))[0]
 
 
 class TorchRLModule(nn.Module, RLModule):

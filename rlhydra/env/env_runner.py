@@ -1,7 +1,7 @@
 """EnvRunner: steps one Gymnasium vector env with an inference-only module copy, one batched forward per step."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -14,7 +14,28 @@ from rlhydra.connectors.pipeline import ConnectorPipeline, build_connectors
 from rlhydra.core import columns as C
 from rlhydra.core.rl_module import TorchRLModule, torch_inference
 from rlhydra.core.rollout import Rollout
+from rlhydra.env import env_state
 from rlhydra.env.make import make_vector_env
+
+
+def build_runner_connectors(
+    runner_config: EnvRunnersConfig, observation_space: gym.Space, action_space: gym.Space, module: TorchRLModule,
+    *, explore: bool, squashed_actions: bool,
+) -> Tuple[ConnectorPipeline, ConnectorPipeline]:
+    """(env->module, module->env): the user's connectors around the defaults, as the env runners apply them."""
+    rc = runner_config
+    user_in = build_connectors(rc.env_to_module_connectors, "env_runners.env_to_module_connectors")
+    for connector in user_in:
+        observation_space = connector.transform_space(observation_space)
+    defaults = default_env_to_module(observation_space, normalize=rc.normalize_obs, clip=rc.normalize_obs_clip)
+    env_to_module = ConnectorPipeline(user_in + defaults.connectors)
+    module_to_env = default_module_to_env(
+        action_space, module.action_dist_cls(), deterministic=not explore,
+        clip_actions=rc.clip_actions, squashed=squashed_actions,
+    )
+    for connector in build_connectors(rc.module_to_env_connectors, "env_runners.module_to_env_connectors"):
+        module_to_env.append(connector)
+    return env_to_module, module_to_env
 
 
 class EnvRunner:
@@ -39,20 +60,10 @@ class EnvRunner:
         self.module = module if share_module else torch_inference(module)
         self.shares_module = share_module
         self.squashed_actions = squashed_actions
-        rc = runner_config
-        obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
-        user_in = build_connectors(rc.env_to_module_connectors, "env_runners.env_to_module_connectors")
-        for connector in user_in:
-            obs_space = connector.transform_space(obs_space)
-        self.env_to_module = ConnectorPipeline(
-            user_in + default_env_to_module(obs_space, normalize=rc.normalize_obs, clip=rc.normalize_obs_clip).connectors
+        self.env_to_module, self.module_to_env = build_runner_connectors(
+            runner_config, self.env.single_observation_space, self.env.single_action_space, self.module,
+            explore=explore, squashed_actions=squashed_actions,
         )
-        self.module_to_env = default_module_to_env(
-            act_space, self.module.action_dist_cls(), deterministic=not explore,
-            clip_actions=rc.clip_actions, squashed=squashed_actions,
-        )
-        for connector in build_connectors(rc.module_to_env_connectors, "env_runners.module_to_env_connectors"):
-            self.module_to_env.append(connector)
         self._forward = self.module.forward_exploration if explore else self.module.forward_inference
         self._obs: Optional[torch.Tensor] = None  # processed current observation of every env
         self._ep_return = np.zeros(num_envs, np.float64)
@@ -137,6 +148,10 @@ class EnvRunner:
                 ep_return[i], ep_length[i] = 0.0, 0
         return {"episode_returns": returns, "episode_lengths": lengths}
 
+    def compute_actions(self, observations: Any) -> np.ndarray:
+        """Env actions for a batch of raw observations (no statistics updated, no env stepped)."""
+        return self._act(self._process(observations, update=False))[C.ENV_ACTIONS]
+
     # ---- state ---------------------------------------------------------------------------------
     def set_weights(self, weights: Dict[str, torch.Tensor]) -> None:
         if not self.shares_module:
@@ -148,12 +163,65 @@ class EnvRunner:
     def set_connector_state(self, state: Dict[str, Any]) -> None:
         self.env_to_module.set_state(state)
 
+    def get_state(self) -> Dict[str, Any]:
+        """Where sampling stands: current observations, running episode sums, each env's state (see env_state)."""
+        envs, not_exact = None, None
+        if self._obs is not None:
+            envs, not_exact = self._capture_envs()
+        return {
+            "obs": None if self._obs is None else self._obs.clone(),
+            "episode_returns": torch.from_numpy(self._ep_return.copy()),
+            "episode_lengths": torch.from_numpy(self._ep_length.copy()),
+            "env_steps": self.env_steps,
+            "module_to_env": self.module_to_env.get_state(),
+            "envs": envs,
+            "not_exact": not_exact,
+        }
+
+    def set_state(self, state: Dict[str, Any]) -> Optional[str]:
+        """Continue from `get_state()`. Returns None, or why the envs could not continue their episodes: then
+        they start new ones from a reset seeded by the step count (not the run's first seed again)."""
+        self.env_steps = int(state["env_steps"])
+        self.module_to_env.set_state(state["module_to_env"])
+        if state["obs"] is None:  # saved before the first sample: the first sample() resets as usual
+            self._obs = None
+            return None
+        not_exact = state["not_exact"]
+        if not_exact is None and len(state["envs"]) != self.num_envs:
+            not_exact = f"the checkpoint's runner had {len(state['envs'])} envs, this one has {self.num_envs}"
+        if not_exact is None:
+            try:
+                for env, saved in zip(self.env.envs, state["envs"]):
+                    env_state.restore(env, saved)
+            except ValueError as exc:
+                not_exact = str(exc)
+        if not_exact is None:
+            self._obs = state["obs"].clone()
+            self._ep_return[:] = state["episode_returns"].numpy()
+            self._ep_length[:] = state["episode_lengths"].numpy()
+            return None
+        raw, _ = self.env.reset(seed=self.seed + self.env_steps)
+        self._obs = self._process(raw, update=False)
+        self._ep_return[:], self._ep_length[:] = 0.0, 0
+        return not_exact
+
     def stop(self) -> None:
         self.env.close()
 
     # ---- helpers -------------------------------------------------------------------------------
     def _process(self, raw_obs: np.ndarray, *, update: bool) -> torch.Tensor:
         return self.env_to_module({C.OBS: raw_obs}, update=update)[C.OBS]
+
+    def _capture_envs(self) -> Tuple[Optional[List[Any]], Optional[str]]:
+        if not isinstance(self.env, gym.vector.SyncVectorEnv):
+            return None, "env.vectorization_mode=async keeps each env in its own process, where rlhydra cannot read it"
+        states = []
+        for env in self.env.envs:
+            state, not_exact = env_state.capture(env)
+            if state is None:
+                return None, f"env '{self.env_id}': {not_exact}"
+            states.append(state)
+        return states, None
 
     def _act(self, obs: torch.Tensor) -> Dict[str, Any]:
         with torch.inference_mode():

@@ -14,6 +14,8 @@ Design, in short:
 - Observation normalisation: every request carries the group's merged connector state; each worker returns
   its state after sampling, and `NormalizeObservations.merge_states` folds what each worker added into it.
   Workers, checkpoints and evaluation all see that one merged normaliser.
+- Checkpoints: get_state()/set_state() carry each worker's EnvRunner state (its envs' states, current
+  observations) and RNG states, so a resumed run continues every worker's episodes where they were.
 - Faults: a worker whose env raises, that dies, or that stays silent for `sample_timeout_s`, is killed and
   restarted (`restart_failed`), and the request is sent again, so sample() still returns the requested
   steps. Otherwise EnvRunnerError names the worker and carries the env's exception and traceback.
@@ -32,7 +34,7 @@ import traceback
 import weakref
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -40,11 +42,13 @@ import torch
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
 from rlhydra.connectors.env_to_module import NormalizeObservations
 from rlhydra.core.rl_module import TorchRLModule
+from rlhydra.core.rng import rng_state, set_rng_state
 from rlhydra.core.rollout import Rollout
 from rlhydra.env.env_runner import EnvRunner
 
 WORKER_SEED_STRIDE = 10_000  # worker i: seed + 10_000 * (i + 1)
 MAX_FAILURES_PER_CALL = 3  # a worker failing this often within one call is not restarted again: the fault is not transient
+Request = Tuple[Any, ...]
 STOP_GRACE_S = 5.0  # stop(): how long idle workers get to close their envs before they are killed
 
 
@@ -126,6 +130,21 @@ class EnvRunnerGroup:
     def set_connector_state(self, state: Dict[str, Any]) -> None:
         self._connector_state = _to_numpy(state)
 
+    def get_state(self) -> Dict[str, Any]:
+        """Each worker's EnvRunner state and RNG states, for checkpoints that resume exactly."""
+        workers = [reply[1] for reply in self._run_all(("get_state",), "state")]
+        return {"workers": workers, "env_steps": self.env_steps, "module_to_env": workers[0]["runner"]["module_to_env"]}
+
+    def set_state(self, state: Dict[str, Any]) -> Optional[str]:
+        """Continue from `get_state()`; returns None, or why the workers' envs start new episodes instead."""
+        self.env_steps = int(state["env_steps"])
+        workers = state["workers"]
+        if len(workers) != self.num_workers:
+            return f"the checkpoint had {len(workers)} env runner workers, this run has {self.num_workers}"
+        replies = self._run_all([("set_state", worker) for worker in workers], "state_set")
+        reasons = [reply[1] for reply in replies if reply[1] is not None]
+        return reasons[0] if reasons else None
+
     def stop(self) -> None:
         """Stop every worker: idle ones close their envs, any left after STOP_GRACE_S are killed. Idempotent."""
         self._finalizer()
@@ -136,15 +155,17 @@ class EnvRunnerGroup:
         return [None if p is None else p.pid for p in self._processes]
 
     # ---- requests and faults -------------------------------------------------------------------
-    def _run_all(self, request: Optional[Tuple[Any, ...]], expect: str) -> List[Tuple[Any, ...]]:
-        """Send `request` to every worker and wait, in parallel, for each one's reply of kind `expect`."""
+    def _run_all(self, request: Union[None, Request, List[Request]], expect: str) -> List[Tuple[Any, ...]]:
+        """Send `request` (or request i to worker i) to every worker and wait, in parallel, for each one's reply
+        of kind `expect`."""
         replies: List[Optional[Tuple[Any, ...]]] = [None] * self.num_workers
         failures = [0] * self.num_workers
         deadlines = [math.inf] * self.num_workers
 
         def send(index: int) -> None:
             deadlines[index] = time.monotonic() + (self.timeout_s or math.inf)
-            if request is not None and not self._send_request(index, request):
+            mine = request[index] if isinstance(request, list) else request
+            if mine is not None and not self._send_request(index, mine):
                 deadlines[index] = -math.inf  # it is gone: _receive() below says how
 
         for index in range(self.num_workers):
@@ -268,12 +289,18 @@ def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvC
                 return
             if message[0] == "stop":
                 return
-            _, num_steps, random_actions, weights, connector_state = message
+            kind, *args, weights, connector_state = message
             if weights is not None:
                 runner.set_weights(_to_torch(weights))
             runner.set_connector_state(_to_torch(connector_state))
-            rollout = runner.sample(num_steps, random_actions=random_actions)
-            _send(conn, ("ok", rollout, _to_numpy(runner.get_connector_state())))
+            if kind == "sample":
+                rollout = runner.sample(args[0], random_actions=args[1])
+                _send(conn, ("ok", rollout, _to_numpy(runner.get_connector_state())))
+            elif kind == "get_state":
+                _send(conn, ("state", {"runner": runner.get_state(), "rng": rng_state()}))
+            elif kind == "set_state":
+                set_rng_state(args[0]["rng"])
+                _send(conn, ("state_set", runner.set_state(args[0]["runner"])))
     except Exception as exc:  # reported to the parent, which restarts this worker or raises EnvRunnerError
         try:
             _send(conn, ("error", type(exc).__name__, str(exc), traceback.format_exc()))

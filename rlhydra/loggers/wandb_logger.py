@@ -15,6 +15,7 @@ from rlhydra.loggers.base import Logger, scalar_metrics
 
 INIT_TIMEOUT_S = 10.0  # seconds wandb.init waits for the server before we fall back (WANDB_INIT_TIMEOUT wins)
 STEP_METRIC = "env_steps"
+VIDEO_KEY = "eval/video"  # a result entry holding the path of an evaluation episode's video
 _KNOWN_HOSTS = ("api.wandb.ai", "api.forge.coreweave.com")
 
 
@@ -86,7 +87,13 @@ class WandbLogger(Logger):
     def log(self, result: Dict[str, Any]) -> None:
         if result.get("checkpoint"):
             self._last_checkpoint = result["checkpoint"]
-        self.run.log(scalar_metrics(result))
+        metrics: Dict[str, Any] = dict(scalar_metrics(result))
+        video = result.get(VIDEO_KEY)
+        if isinstance(video, str) and os.path.isfile(video):
+            import wandb
+
+            metrics[VIDEO_KEY] = wandb.Video(video, format=os.path.splitext(video)[1].lstrip(".").lower())
+        self.run.log(metrics)
 
     def close(self) -> None:
         if self.run is None:

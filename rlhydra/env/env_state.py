@@ -1,0 +1,128 @@
+"""A Gymnasium env's state as plain data (numbers, arrays as tensors, its RNG), for checkpoints that resume exactly.
+
+Gymnasium has no state API, and pickling an env would make loading a checkpoint run code. So the state is read
+from the attributes of every layer of the env (wrappers and the unwrapped env): plain values (numbers, strings,
+bools, numpy arrays, tuples/lists/dicts of them) and the env's `np_random` generator are saved; spaces, specs and
+render handles are not state. An env whose unwrapped class defines `get_state()`/`set_state(state)` (returning
+plain data) is saved through those instead.
+
+An env with any other attribute (e.g. MuJoCo's `MjData`, a simulator handle) cannot be captured: `capture`
+says which attribute, and a resumed run resets such envs instead of continuing their episodes.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Dict, List, Optional, Tuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+# Attributes that are configuration or handles, not state (a restored env is built from the same config).
+NOT_STATE = {"env", "spec", "_cached_spec", "_saved_kwargs", "metadata", "_metadata", "render_mode",
+             "action_space", "observation_space", "_action_space", "_observation_space", "screen", "clock",
+             "_np_random_seed"}
+RNG = "_np_random"
+
+
+def capture(env: gym.Env) -> Tuple[Optional[List[Any]], Optional[str]]:
+    """(state, None), or (None, why not) when some layer holds state that is not plain data."""
+    try:
+        return [_capture_layer(layer, custom=layer is env.unwrapped and _has_state_api(layer))
+                for layer in _layers(env)], None
+    except _NotPlain as exc:
+        return None, str(exc)
+
+
+def restore(env: gym.Env, state: List[Any]) -> None:
+    """Put a state from `capture()` back into an env built from the same config."""
+    layers = _layers(env)
+    names = [type(layer).__name__ for layer in layers]
+    saved = [name for name, _ in state]
+    if names != saved:
+        raise ValueError(f"the env's layers are {names}, the saved state's are {saved}")
+    for layer, (_, attrs) in zip(layers, state):
+        if "__custom__" in attrs:
+            layer.set_state(_decode(attrs["__custom__"]))
+            continue
+        for name, value in attrs.items():
+            if name == RNG:
+                rng = None
+                if value is not None:
+                    rng = np.random.Generator(getattr(np.random, value["bit_generator"])())
+                    rng.bit_generator.state = value
+                setattr(layer, name, rng)
+            else:
+                setattr(layer, name, _decode(value))
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _capture_layer(layer: gym.Env, *, custom: bool) -> Tuple[str, Dict[str, Any]]:
+    if custom:
+        return type(layer).__name__, {"__custom__": _encode(layer.get_state(), _path(layer, "get_state()"))}
+    attrs: Dict[str, Any] = {}
+    for name, value in vars(layer).items():
+        if name in NOT_STATE or isinstance(value, (gym.Space, gym.envs.registration.EnvSpec)):
+            continue
+        if name == RNG:
+            attrs[name] = None if value is None else value.bit_generator.state
+        else:
+            attrs[name] = _encode(value, _path(layer, name))
+    return type(layer).__name__, attrs
+
+
+def _layers(env: gym.Env) -> List[gym.Env]:
+    layers = [env]
+    while isinstance(layers[-1], gym.Wrapper):
+        layers.append(layers[-1].env)
+    return layers
+
+
+def _has_state_api(env: gym.Env) -> bool:
+    return callable(getattr(env, "get_state", None)) and callable(getattr(env, "set_state", None)) \
+        and not hasattr(env, "data")  # MuJoCo envs have set_state(qpos, qvel), a different thing
+
+
+def _path(layer: gym.Env, name: str) -> str:
+    return f"{type(layer).__name__}.{name}"
+
+
+def _encode(value: Any, path: str) -> Any:
+    """Plain data with numpy arrays and scalars as tagged tensors (loadable with weights_only=True)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "SU":
+            return {"__strarray__": value.tolist(), "dtype": value.dtype.str}
+        if value.dtype.kind not in "biufc":
+            raise _NotPlain(f"{path} is an array of dtype {value.dtype}")
+        return {"__ndarray__": torch.from_numpy(np.array(value))}
+    if isinstance(value, np.generic):
+        return {"__npscalar__": torch.from_numpy(np.array(value))}
+    if isinstance(value, numbers.Number):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return items if isinstance(value, list) else {"__tuple__": items}
+    if isinstance(value, dict) and all(isinstance(k, (str, int)) for k in value):
+        return {"__dict__": {k: _encode(v, f"{path}[{k!r}]") for k, v in value.items()}}
+    raise _NotPlain(f"{path} is a {type(value).__module__}.{type(value).__name__}, which rlhydra cannot save")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__ndarray__" in value:
+        return value["__ndarray__"].numpy().copy()
+    if "__strarray__" in value:
+        return np.array(value["__strarray__"], dtype=value["dtype"])
+    if "__npscalar__" in value:
+        return value["__npscalar__"].numpy()[()]
+    if "__tuple__" in value:
+        return tuple(_decode(v) for v in value["__tuple__"])
+    return {k: _decode(v) for k, v in value["__dict__"].items()}
