@@ -97,16 +97,21 @@ def metrics(run_dir):
                 for line in f]
 
 
-def test_resume_from_the_command_line_continues_the_run_exactly(tmp_path):
-    common = ["algorithm.train_batch_size=256", "algorithm.minibatch_size=128", "total_steps=1536",
-              "env_runners.normalize_obs=true", "evaluation.interval=2", "evaluation.episodes=2", "logger=jsonl"]
+@pytest.mark.parametrize("args, steps", [
+    (["algorithm=ppo", "algorithm.train_batch_size=256", "algorithm.minibatch_size=128", "total_steps=1536",
+      "env_runners.normalize_obs=true"], 768),
+    (["algorithm=dqn", "~tuned", "buffer=prioritized", "algorithm.n_step=3", "algorithm.learning_starts=100",
+      "algorithm.steps_per_iteration=128", "total_steps=768", "module.hidden_sizes=[16,16]"], 384),
+], ids=["ppo", "dqn"])
+def test_resume_from_the_command_line_continues_the_run_exactly(args, steps, tmp_path):
+    common = [*args, "evaluation.interval=2", "evaluation.episodes=2", "logger=jsonl"]
     first, second = tmp_path / "first", tmp_path / "second"
     proc = train(*common, "checkpointing.interval=3", f"hydra.run.dir={first}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     checkpoint = first / "checkpoints" / "iter_000003"
     proc = train(f"resume={checkpoint}", "logger=jsonl", f"hydra.run.dir={second}")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"resumed {checkpoint} at iteration 3 (768 env steps)" in proc.stdout
+    assert f"resumed {checkpoint} at iteration 3 ({steps} env steps)" in proc.stdout
     straight, resumed = metrics(first), metrics(second)
     assert [row["iteration"] for row in resumed] == [4, 5, 6]
     assert resumed == straight[3:]

@@ -56,8 +56,9 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str], groups: Iterable[st
     try:
         check_spaces(path, metadata, observation_space, action_space, f"env '{resumed.env.id}'")
     except ConfigError as exc:
+        suspects = [o for o in applied if o.lstrip("+").startswith(("env.", "env_runners.env_to_module"))] or applied
         raise ConfigError(
-            f"resume: the override(s) {' '.join(applied) or '(none)'} change the env's spaces, which a resumed run "
+            f"resume: the override(s) {' '.join(suspects) or '(none)'} change the env's spaces, which a resumed run "
             f"must keep (drop them, or start a new run without resume=). {exc}"
         ) from None
     steps = metadata["counters"]["env_steps"]
