@@ -174,3 +174,13 @@ def test_restoring_into_an_algorithm_with_other_spaces_is_refused(saved_run):
     message = str(info.value)
     assert f"checkpoint '{saved_run}' was trained on observation space Box(" in message
     assert "env 'Acrobot-v1' has observation space" in message and "Discrete(3)" in message
+
+
+def test_a_checkpoint_written_after_the_runner_processes_stopped_still_restores(tmp_path, capsys):
+    with ppo(num_env_runners=2).build() as algo:
+        algo.train()
+        algo.stop()
+        path = algo.save(str(tmp_path / "ckpt"))
+    with Algorithm.from_checkpoint(path) as algo:
+        assert "after its env runner workers had stopped" in capsys.readouterr().out
+        assert algo.train()["iteration"] == 2

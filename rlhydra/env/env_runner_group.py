@@ -102,6 +102,7 @@ class EnvRunnerGroup:
             self._abort()
             raise
         self._connector_state: Dict[str, Any] = ready[0][1]  # merged state (numpy); all workers start equal
+        self._module_to_env_state: Dict[str, Any] = ready[0][2]
 
     # ---- the EnvRunner interface ---------------------------------------------------------------
     def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:
@@ -132,13 +133,18 @@ class EnvRunnerGroup:
 
     def get_state(self) -> Dict[str, Any]:
         """Each worker's EnvRunner state and RNG states, for checkpoints that resume exactly."""
+        if not self._finalizer.alive:  # stopped: the envs are gone, a restore starts new episodes
+            return {"workers": None, "env_steps": self.env_steps, "module_to_env": self._module_to_env_state}
         workers = [reply[1] for reply in self._run_all(("get_state",), "state")]
-        return {"workers": workers, "env_steps": self.env_steps, "module_to_env": workers[0]["runner"]["module_to_env"]}
+        self._module_to_env_state = workers[0]["runner"]["module_to_env"]
+        return {"workers": workers, "env_steps": self.env_steps, "module_to_env": self._module_to_env_state}
 
     def set_state(self, state: Dict[str, Any]) -> Optional[str]:
         """Continue from `get_state()`; returns None, or why the workers' envs start new episodes instead."""
         self.env_steps = int(state["env_steps"])
         workers = state["workers"]
+        if workers is None:
+            return "the checkpoint was written after its env runner workers had stopped"
         if len(workers) != self.num_workers:
             return f"the checkpoint had {len(workers)} env runner workers, this run has {self.num_workers}"
         replies = self._run_all([("set_state", worker) for worker in workers], "state_set")
@@ -281,7 +287,7 @@ def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvC
     try:
         runner = EnvRunner(env_config, runner_config, module, num_envs=num_envs, seed=seed,
                            squashed_actions=squashed_actions)
-        _send(conn, ("ready", _to_numpy(runner.get_connector_state())))
+        _send(conn, ("ready", _to_numpy(runner.get_connector_state()), runner.module_to_env.get_state()))
         while True:
             try:
                 message = _recv(conn)
