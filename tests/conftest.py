@@ -30,3 +30,17 @@ def small_ppo():
             .training(train_batch_size=128, minibatch_size=64, num_epochs=2)
             .env_runners(num_envs_per_env_runner=4)
             .evaluation(interval=0, episodes=2, num_envs=2))
+
+
+def has_mujoco() -> bool:
+    """Whether gymnasium[mujoco] works here (it is not a test dependency; the tests that need it are skipped)."""
+    import gymnasium as gym
+
+    try:
+        gym.make("HalfCheetah-v5").close()
+    except Exception:
+        return False
+    return True
+
+
+MUJOCO = pytest.mark.skipif(not has_mujoco(), reason="needs gymnasium[mujoco]")

@@ -12,7 +12,7 @@ import torch
 
 from rlhydra import Algorithm, ConfigError, DQNConfig, PPOConfig, SACConfig
 from rlhydra.config.resume import resume_config
-from tests.conftest import ROOT, compose_cfg
+from tests.conftest import MUJOCO, ROOT, compose_cfg
 
 N, M = 3, 3
 
@@ -28,8 +28,8 @@ def ppo(**runners):
             .evaluation(interval=2, episodes=2, num_envs=2).debugging(seed=5))
 
 
-def sac():
-    return (SACConfig().environment("Pendulum-v1")
+def sac(env_id="Pendulum-v1"):
+    return (SACConfig().environment(env_id)
             .training(learning_starts=64, steps_per_iteration=64, train_batch_size=32, gradient_steps=1)
             .rl_module(model_config={"hidden_sizes": [16, 16]}).env_runners(num_envs_per_env_runner=2)
             .evaluation(interval=0).debugging(seed=5))
@@ -49,8 +49,11 @@ def weights(algo):
     return {k: v.clone() for k, v in algo.get_module().state_dict().items()}
 
 
-@pytest.mark.parametrize("make", [ppo, sac, dqn, lambda: ppo(num_env_runners=2)],
-                         ids=["ppo-normalize_obs", "sac", "dqn-per-nstep", "ppo-2-runner-processes"])
+@pytest.mark.parametrize("make", [
+    pytest.param(ppo, id="ppo-normalize_obs"), pytest.param(sac, id="sac"), pytest.param(dqn, id="dqn-per-nstep"),
+    pytest.param(lambda: ppo(num_env_runners=2), id="ppo-2-runner-processes"),
+    pytest.param(lambda: sac("HalfCheetah-v5"), id="sac-halfcheetah", marks=MUJOCO),
+])
 def test_n_then_m_iterations_after_a_restore_equal_n_plus_m(make, tmp_path):
     with make().build() as algo:
         straight = [comparable(algo.train()) for _ in range(N + M)]

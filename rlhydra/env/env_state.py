@@ -6,8 +6,10 @@ bools, numpy arrays, tuples/lists/dicts of them) and the env's `np_random` gener
 render handles are not state. An env whose unwrapped class defines `get_state()`/`set_state(state)` (returning
 plain data) is saved through those instead.
 
-An env with any other attribute (e.g. MuJoCo's `MjData`, a simulator handle) cannot be captured: `capture`
-says which attribute, and a resumed run resets such envs instead of continuing their episodes.
+MuJoCo envs are saved too: their `MjData` as MuJoCo's integration state (`mj_getState`) plus its arrays;
+their `MjModel` comes from the config, like the spaces (an env that edits its model while running is not
+restored exactly). An env with any other attribute (a simulator handle, an open file) cannot be captured:
+`capture` says which attribute, and a resumed run resets such envs instead of continuing their episodes.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ import torch
 # Attributes that are configuration or handles, not state (a restored env is built from the same config).
 NOT_STATE = {"env", "spec", "_cached_spec", "_saved_kwargs", "metadata", "_metadata", "render_mode",
              "action_space", "observation_space", "_action_space", "_observation_space", "screen", "clock",
-             "_np_random_seed"}
+             "_np_random_seed", "_ezpickle_args", "_ezpickle_kwargs", "mujoco_renderer"}
 RNG = "_np_random"
+MJ_MODEL, MJ_DATA = "model", "data"  # MuJoCo envs: the compiled model (from the config) and the physics state
 
 
 def capture(env: gym.Env) -> Tuple[Optional[List[Any]], Optional[str]]:
@@ -46,7 +49,9 @@ def restore(env: gym.Env, state: List[Any]) -> None:
             layer.set_state(_decode(attrs["__custom__"]))
             continue
         for name, value in attrs.items():
-            if name == RNG:
+            if isinstance(value, dict) and "__mjdata__" in value:
+                _set_mujoco_state(layer, value["__mjdata__"])
+            elif name == RNG:
                 rng = None
                 if value is not None:
                     rng = np.random.Generator(getattr(np.random, value["bit_generator"])())
@@ -64,14 +69,50 @@ def _capture_layer(layer: gym.Env, *, custom: bool) -> Tuple[str, Dict[str, Any]
     if custom:
         return type(layer).__name__, {"__custom__": _encode(layer.get_state(), _path(layer, "get_state()"))}
     attrs: Dict[str, Any] = {}
+    mujoco = _is_mujoco(layer)
     for name, value in vars(layer).items():
         if name in NOT_STATE or isinstance(value, (gym.Space, gym.envs.registration.EnvSpec)):
             continue
+        if mujoco and name == MJ_MODEL:
+            continue
         if name == RNG:
             attrs[name] = None if value is None else value.bit_generator.state
+        elif mujoco and name == MJ_DATA:
+            attrs[name] = {"__mjdata__": _mujoco_state(layer)}
         else:
             attrs[name] = _encode(value, _path(layer, name))
     return type(layer).__name__, attrs
+
+
+def _is_mujoco(layer: gym.Env) -> bool:
+    model, data = getattr(layer, MJ_MODEL, None), getattr(layer, MJ_DATA, None)
+    return type(model).__name__ == "MjModel" and type(data).__name__ == "MjData"
+
+
+def _mujoco_state(layer: gym.Env) -> Dict[str, Any]:
+    """MjData's whole integration state (`mj_getState`: qpos, qvel, act, warm start, controls, time, ...) and
+    every array it holds, so that quantities an env reads before stepping (e.g. `xpos`) are as they were."""
+    import mujoco
+
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    integration = np.empty(mujoco.mj_stateSize(layer.model, spec), np.float64)
+    mujoco.mj_getState(layer.model, layer.data, integration, spec)
+    arrays = {}
+    for name in dir(layer.data):
+        value = None if name.startswith("_") else getattr(layer.data, name, None)
+        if isinstance(value, np.ndarray) and value.size:
+            arrays[name] = torch.from_numpy(value.copy())
+    return {"integration": torch.from_numpy(integration), "arrays": arrays}
+
+
+def _set_mujoco_state(layer: gym.Env, state: Dict[str, Any]) -> None:
+    import mujoco
+
+    mujoco.mj_setState(layer.model, layer.data, state["integration"].numpy(), mujoco.mjtState.mjSTATE_INTEGRATION)
+    for name, saved in state["arrays"].items():
+        target = getattr(layer.data, name)
+        if target.shape == saved.shape:  # the others are sized by this step's contacts: mj_step remakes them
+            target[...] = saved.numpy()
 
 
 def _layers(env: gym.Env) -> List[gym.Env]:
