@@ -118,6 +118,9 @@ def test_resume_from_the_command_line_continues_the_run_exactly(args, steps, tmp
     straight, resumed = metrics(first), metrics(second)
     assert [row["iteration"] for row in resumed] == [4, 5, 6]
     assert resumed == straight[3:]
+    weights = [torch.load(run / "checkpoints" / "final" / "module.pt", weights_only=True) for run in (first, second)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
 
 
 def test_resume_of_a_missing_checkpoint_names_it(tmp_path):
