@@ -79,6 +79,13 @@ def test_a_crash_between_the_renames_is_recovered_on_the_next_read(tmp_path):
     assert os.path.isdir(path) and not glob.glob(str(tmp_path / ".final.old-*"))
 
 
+def test_learn_keeps_the_last_k_periodic_checkpoints_the_final_and_the_best(tmp_path):
+    with (PPOConfig().environment("CartPole-v1").training(train_batch_size=64, minibatch_size=64, num_epochs=1)
+          .checkpointing(interval=1, keep_last=2).evaluation(interval=0).build()) as algo:
+        algo.learn(total_steps=64 * 5, checkpoint_dir=str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["best", "final", "iter_000003", "iter_000004"]
+
+
 # ---- RLModule.from_checkpoint: the policy on its own ---------------------------------------------------------
 def observations(env_id, n=64):
     env = gym.make(env_id)

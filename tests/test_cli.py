@@ -72,7 +72,8 @@ def test_bad_input_exits_nonzero_with_a_clean_message(override, expected, tmp_pa
     assert "Traceback" not in proc.stderr
 
 
-def test_ctrl_c_finishes_the_iteration_writes_a_checkpoint_and_exits_nonzero(tmp_path):
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_finishes_the_iteration_writes_a_checkpoint_and_exits_nonzero(signal_name, tmp_path):
     import signal
     import time
 
@@ -89,10 +90,10 @@ def test_ctrl_c_finishes_the_iteration_writes_a_checkpoint_and_exits_nonzero(tmp
     while time.monotonic() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 3):
         assert proc.poll() is None, proc.communicate()[1]
         time.sleep(0.05)  # polling for the run's progress, not synchronising with a fixed delay
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signal_name))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
-    assert "SIGINT received" in out
+    assert f"{signal_name} received" in out
     checkpoint = run_dir / "checkpoints" / "final"
     assert f"final checkpoint: {checkpoint}" in err and "Traceback" not in err
     last = read_metrics(run_dir)[-1]
