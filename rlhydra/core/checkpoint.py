@@ -67,7 +67,7 @@ def save_checkpoint(algo: "Algorithm", path: str) -> str:
         rest = {k: v for k, v in state.items() if k != "connectors"}
         rest["learner"] = {k: v for k, v in state["learner"].items() if k != "module"}
         torch.save(rest, os.path.join(tmp, "algorithm.pt"))
-        _fsync_dir(tmp)
+        _fsync_files(tmp)
         if os.path.exists(path):
             old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
             os.rename(path, os.path.join(old, "ckpt"))
@@ -75,6 +75,7 @@ def save_checkpoint(algo: "Algorithm", path: str) -> str:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, path)
+        _fsync(parent)  # the rename itself survives a power cut
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -188,7 +189,15 @@ def _is_checkpoint(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "metadata.json"))
 
 
-def _fsync_dir(path: str) -> None:
+def _fsync_files(path: str) -> None:
     for name in os.listdir(path):
-        with open(os.path.join(path, name), "rb") as f:
-            os.fsync(f.fileno())
+        _fsync(os.path.join(path, name))
+    _fsync(path)
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
