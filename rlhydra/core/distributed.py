@@ -64,9 +64,12 @@ def learn_on_rank(fabric: Any, config: AlgorithmConfig, run_dir: str | None, log
     import os
 
     algo = config.build(fabric=fabric)
+    rank0 = fabric.global_rank == 0
     if config.resume:
         algo.restore(config.resume)
-    rank0 = fabric.global_rank == 0
+        if rank0:
+            print(f"rlhydra: resumed {config.resume} at iteration {algo.iteration} ({algo.env_steps:,} env steps)",
+                  flush=True)
     loggers = loggers_factory(config, run_dir) if (rank0 and loggers_factory and run_dir) else []
     try:
         out = (lambda name: os.path.join(run_dir, name)) if (rank0 and run_dir) else (lambda name: None)
