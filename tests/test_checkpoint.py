@@ -144,3 +144,9 @@ def test_the_readme_inference_script_runs(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert re.fullmatch(r"episode return \d+\.\d\n", proc.stdout)
+
+
+def test_compute_actions_without_connectors_says_how_to_get_them(small_ppo):
+    with small_ppo.build() as algo:
+        with pytest.raises(RuntimeError, match=r"no connectors: load it with RLModule.from_checkpoint\(path\)"):
+            algo.get_module().compute_actions(np.zeros((1, 4), np.float32))

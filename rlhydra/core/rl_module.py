@@ -18,6 +18,11 @@ Batch = Dict[str, Any]
 class RLModule(abc.ABC):
     """Framework-agnostic interface: three forward passes, a distribution class, and state."""
 
+    # Set by from_checkpoint / attach_connectors, for compute_actions; the env runners keep their own.
+    env_to_module: Optional[Any] = None
+    module_to_env: Optional[Any] = None
+    explore: bool = False
+
     def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
         self.observation_space = observation_space
         self.action_space = action_space
@@ -70,7 +75,7 @@ class RLModule(abc.ABC):
 
     def compute_actions(self, observations: Any) -> np.ndarray:
         """Env actions for a batch of raw env observations: env->module connectors, forward, module->env."""
-        if getattr(self, "env_to_module", None) is None:
+        if self.env_to_module is None or self.module_to_env is None:
             raise RuntimeError("this module has no connectors: load it with RLModule.from_checkpoint(path), or call "
                                "attach_connectors(env_to_module, module_to_env) first")
         with torch.inference_mode():
