@@ -136,6 +136,7 @@ class LearnerConfig(Section):
     precision: str = "32-true"  # Fabric precision: 32-true, bf16-mixed, 16-mixed, 64-true ...
     num_nodes: int = 1  # machines in a multi-node run (torchrun / SLURM)
     torch_threads: int = 1  # torch intra-op threads of the learner; small MLPs are fastest with 1
+    flush_denormal: bool = True  # subnormal CPU floats read as 0 (process-wide): ~7x faster Adam steps in DQN
 
     def checks(self) -> Iterator[Tuple[str, str]]:
         yield from _positive(self, "devices", "num_nodes", "torch_threads")

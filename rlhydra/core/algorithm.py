@@ -43,6 +43,7 @@ class Algorithm:
         self.config = config
         self.spec = get_algorithm_spec(config.algorithm.name)
         torch.set_num_threads(config.learner.torch_threads)
+        torch.set_flush_denormal(config.learner.flush_denormal)
         seed_everything(config.seed)
         self.env_observation_space, self.action_space = env_spaces(config.env)
         self.observation_space = module_observation_space(config, self.env_observation_space)
