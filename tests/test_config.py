@@ -100,6 +100,13 @@ def test_validation_names_the_key(override, message):
     assert message in str(info.value)
 
 
+def test_a_misspelt_env_id_is_reported_with_the_other_mistakes():
+    with pytest.raises(ConfigError) as info:
+        check_hydra_config(compose_cfg(["algorithm.gamma=1.5", "env.id=CartPol-v1"]))
+    assert "algorithm.gamma: must be in [0.0, 1.0]" in str(info.value)
+    assert "Did you mean: CartPole-v1" in str(info.value)
+
+
 def test_module_that_cannot_serve_the_spaces_fails_before_runners(monkeypatch):
     import rlhydra.env.env_runner as env_runner
 

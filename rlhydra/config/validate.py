@@ -58,6 +58,8 @@ def validate(config: AlgorithmConfig) -> None:
     errors.extend(_check_module(config))
     if not errors:  # the env is only made once the rest of the config is sound
         errors.extend(_check_env(config))
+    else:  # but a misspelt env id is reported with the rest (it costs no env)
+        errors.extend(_check_env_id(config))
     errors.extend(_check_buffer(config))
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
@@ -65,14 +67,11 @@ def validate(config: AlgorithmConfig) -> None:
 
 def _check_env(config: AlgorithmConfig) -> List[str]:
     """The env id resolves, the env constructs with its kwargs and wrappers, and its spaces suit the algorithm."""
-    from rlhydra.env.make import env_spaces, resolve_env_spec
+    from rlhydra.env.make import env_spaces
 
-    if config.env.id in (MISSING, "", None):
-        return ["env.id: not set. Pick an env group (env=cartpole) or set env.id=<Gymnasium id>."]
-    try:
-        resolve_env_spec(config.env.id)
-    except ConfigError as exc:
-        return [str(exc)]
+    problems = _check_env_id(config)
+    if problems:
+        return problems
     try:  # constructs one env object to read its spaces; nothing is reset or stepped
         obs_space, act_space = env_spaces(config.env)
     except ConfigError as exc:
@@ -87,6 +86,19 @@ def _check_env(config: AlgorithmConfig) -> List[str]:
         problem = check_video_support(config.env, config.evaluation.video_format)
         problems += [problem] if problem else []
     return problems
+
+
+def _check_env_id(config: AlgorithmConfig) -> List[str]:
+    """The env id is set and registered (suggesting close ones when it is not)."""
+    from rlhydra.env.make import resolve_env_spec
+
+    if config.env.id in (MISSING, "", None):
+        return ["env.id: not set. Pick an env group (env=cartpole) or set env.id=<Gymnasium id>."]
+    try:
+        resolve_env_spec(config.env.id)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
 
 
 def space_problems(config: AlgorithmConfig, obs_space: Any, act_space: Any) -> List[str]:
