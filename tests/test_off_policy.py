@@ -151,3 +151,37 @@ def test_sac_target_update_interval_counts_every_gradient_step():
             algo.learner.update(batch, 0.0)
             synced = all(torch.equal(a, b) for a, b in zip(m.critic.parameters(), m.critic_target.parameters()))
             assert synced == (step % 3 == 0), step
+
+
+# ---- gSDE (SAC) -----------------------------------------------------------------------------------------------
+def test_gsde_noise_is_a_function_of_the_state_until_it_is_redrawn():
+    with tiny_sac().rl_module(use_sde=True, log_std_init=-1.0).build() as algo:
+        module = algo.get_module()
+        obs = torch.randn(256, 3)
+        module.reset_noise()
+        first = module.forward_exploration({C.OBS: obs})[C.ACTIONS]
+        assert torch.equal(module.forward_exploration({C.OBS: obs})[C.ACTIONS], first)  # same noise, same push
+        greedy = torch.tanh(module.dist_inputs(obs).chunk(2, dim=-1)[0])
+        assert not torch.allclose(first, greedy) and first.abs().max() < 1
+        module.reset_noise()
+        assert not torch.equal(module.forward_exploration({C.OBS: obs})[C.ACTIONS], first)
+        # the Gaussian behind it: std_j(s)^2 = sum_i latent_i(s)^2 exp(log_std_ij)^2
+        _, log_std, latent = module.actor(obs)
+        expected = 0.5 * torch.log(latent.pow(2) @ module.actor.log_std.exp().pow(2) + 1e-6)
+        assert torch.allclose(log_std, expected)
+
+
+def test_gsde_noise_is_redrawn_once_per_sampling_round_and_sac_learns_from_it():
+    with tiny_sac().rl_module(use_sde=True).build() as algo:
+        module, draws = algo.get_module(), []
+        reset = module.actor.reset_noise
+        module.actor.reset_noise = lambda: (draws.append(1), reset())
+        result = algo.train()  # 64 env steps on 2 envs, learning from step 32: 16 rounds of exploring
+        assert len(draws) == (64 - 32) // 2
+        assert np.isfinite(result["learner/actor_loss"]) and result["learner/updates"] > 0
+        assert algo.get_module().actor.log_std.grad is not None  # the exploration scale is learnt
+
+
+def test_sac_mountain_car_tuned_file_uses_gsde():
+    config = check_hydra_config(compose_cfg(["algorithm=sac", "env=mountain_car_continuous"]))
+    assert config.module["use_sde"] is True and config.module["log_std_init"] == -3.67

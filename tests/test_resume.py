@@ -51,6 +51,7 @@ def weights(algo):
 
 @pytest.mark.parametrize("make", [
     pytest.param(ppo, id="ppo-normalize_obs"), pytest.param(sac, id="sac"), pytest.param(dqn, id="dqn-per-nstep"),
+    pytest.param(lambda: sac().rl_module(use_sde=True), id="sac-gsde"),
     pytest.param(lambda: ppo(num_env_runners=2), id="ppo-2-runner-processes"),
     pytest.param(lambda: sac("HalfCheetah-v5"), id="sac-halfcheetah", marks=MUJOCO),
 ])

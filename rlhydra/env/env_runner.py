@@ -65,6 +65,7 @@ class EnvRunner:
             explore=explore, squashed_actions=squashed_actions,
         )
         self._forward = self.module.forward_exploration if explore else self.module.forward_inference
+        self._reset_noise = getattr(self.module, "reset_noise", None) if explore else None
         self._obs: Optional[torch.Tensor] = None  # processed current observation of every env
         self._ep_return = np.zeros(num_envs, np.float64)
         self._ep_length = np.zeros(num_envs, np.int64)
@@ -80,6 +81,8 @@ class EnvRunner:
             raw, _ = self.env.reset(seed=self.seed)
             self.env.action_space.seed(self.seed)
             self._obs = self._process(raw, update=True)
+        if self._reset_noise is not None and not random_actions:
+            self._reset_noise()  # e.g. gSDE: new exploration noise, held for this whole rollout
         num_t, num_envs = num_steps_per_env, self.num_envs
         obs_np = self._obs.numpy()
         obs_buf = np.empty((num_t, *obs_np.shape), obs_np.dtype)

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from rlhydra.core import columns as C
 from rlhydra.core.rl_module import Batch, TorchRLModule
 from rlhydra.models.distributions import SquashedGaussian
-from rlhydra.models.mlp import flat_dim, mlp
+from rlhydra.models.mlp import activation_class, flat_dim, mlp
 
 
 class TwinQ(nn.Module):
@@ -28,6 +28,32 @@ class TwinQ(nn.Module):
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
 
 
+class SDEActor(nn.Module):
+    """gSDE actor (Raffin et al., 2022): exploration noise is `latent @ noise`, with the matrix `noise` drawn from
+    N(0, exp(log_std)^2) by `reset_noise()`, so between draws it is a smooth function of the state (consistent
+    pushes rather than per-step jitter). Its distribution: mean mu(latent), std sqrt(latent^2 @ exp(log_std)^2)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int], activation: str,
+                 log_std_init: float) -> None:
+        super().__init__()
+        *trunk, latent_dim = hidden_sizes
+        self.latent = nn.Sequential(mlp(obs_dim, trunk, latent_dim, activation, ortho_init=False),
+                                    activation_class(activation)())
+        self.mu = nn.Linear(latent_dim, act_dim)
+        self.log_std = nn.Parameter(torch.full((latent_dim, act_dim), float(log_std_init)))
+        self.register_buffer("noise", torch.zeros(latent_dim, act_dim), persistent=False)
+
+    def forward(self, obs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """(mean, per-sample log std, latent features)."""
+        latent = self.latent(obs)
+        variance = latent.detach().pow(2) @ self.log_std.exp().pow(2)  # the std does not train the features
+        return self.mu(latent), 0.5 * torch.log(variance + 1e-6), latent
+
+    @torch.no_grad()
+    def reset_noise(self) -> None:
+        self.noise.copy_(torch.randn_like(self.log_std) * self.log_std.exp())
+
+
 class SACModule(TorchRLModule):
     """Actor outputs [mean, log_std] of a Gaussian squashed by tanh into [-1, 1]; actions are rescaled for the env."""
 
@@ -40,10 +66,14 @@ class SACModule(TorchRLModule):
         activation: str = "relu",
         log_std_min: float = -20.0,
         log_std_max: float = 2.0,
+        use_sde: bool = False,
+        log_std_init: float = -3.0,
     ) -> None:
         super().__init__(observation_space, action_space)
         obs_dim, act_dim = flat_dim(observation_space), int(action_space.shape[0])
-        self.actor = mlp(obs_dim, hidden_sizes, 2 * act_dim, activation, ortho_init=False)
+        self.use_sde = use_sde  # gSDE exploration: noise redrawn once per sampling round (SB3's sde_sample_freq=-1)
+        self.actor: nn.Module = (SDEActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init) if use_sde
+                                 else mlp(obs_dim, hidden_sizes, 2 * act_dim, activation, ortho_init=False))
         self.critic = TwinQ(obs_dim, act_dim, hidden_sizes, activation)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.zeros(()))
@@ -53,14 +83,25 @@ class SACModule(TorchRLModule):
         return SquashedGaussian
 
     def dist_inputs(self, obs: Tensor) -> Tensor:
-        mean, log_std = self.actor(obs).chunk(2, dim=-1)
+        if self.use_sde:
+            mean, log_std, _ = self.actor(obs)
+        else:
+            mean, log_std = self.actor(obs).chunk(2, dim=-1)
         return torch.cat([mean, log_std.clamp(self.log_std_min, self.log_std_max)], dim=-1)
 
     def forward_inference(self, batch: Batch) -> Batch:
         return {C.ACTION_DIST_INPUTS: self.dist_inputs(batch[C.OBS])}
 
     def forward_exploration(self, batch: Batch) -> Batch:
-        return {C.ACTION_DIST_INPUTS: self.dist_inputs(batch[C.OBS])}
+        if not self.use_sde:
+            return {C.ACTION_DIST_INPUTS: self.dist_inputs(batch[C.OBS])}
+        mean, _, latent = self.actor(batch[C.OBS])
+        return {C.ACTIONS: torch.tanh(mean + latent @ self.actor.noise)}
+
+    def reset_noise(self) -> None:
+        """Draw new gSDE exploration noise (the env runner calls this before each sampling round)."""
+        if self.use_sde:
+            self.actor.reset_noise()
 
     def forward_train(self, batch: Batch) -> Batch:
         return {C.ACTION_DIST_INPUTS: self.dist_inputs(batch[C.OBS])}
