@@ -150,3 +150,32 @@ def test_compute_actions_without_connectors_says_how_to_get_them(small_ppo):
     with small_ppo.build() as algo:
         with pytest.raises(RuntimeError, match=r"no connectors: load it with RLModule.from_checkpoint\(path\)"):
             algo.get_module().compute_actions(np.zeros((1, 4), np.float32))
+
+
+@pytest.mark.parametrize("key, node", [
+    ("module", {"_target_": "subprocess.Popen", "args": ["touch", "MARKER"]}),
+    ("connectors", [{"_target_": "subprocess.Popen", "args": ["touch", "MARKER"]}]),
+])
+def test_a_checkpoint_naming_a_foreign_callable_is_refused_without_calling_it(key, node, tmp_path):
+    import json
+
+    from rlhydra import ConfigError
+
+    with (PPOConfig().environment("CartPole-v1").training(train_batch_size=64, minibatch_size=64)
+          .evaluation(interval=0).build()) as algo:
+        path = algo.save(str(tmp_path / "ckpt"))
+    marker = tmp_path / "ran"
+    meta_path = os.path.join(path, "metadata.json")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    node = json.loads(json.dumps(node).replace("MARKER", str(marker)))
+    if key == "module":
+        meta["config"]["module"] = node
+    else:
+        meta["config"]["env_runners"]["env_to_module_connectors"] = node
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    for load in (RLModule.from_checkpoint, Algorithm.from_checkpoint):
+        with pytest.raises(ConfigError, match="_target_=subprocess.Popen: is not a rlhydra"):
+            load(path)
+    assert not marker.exists()

@@ -55,6 +55,7 @@ def validate(config: AlgorithmConfig) -> None:
     if config.total_steps <= 0:
         errors.append(f"total_steps: must be > 0, got {config.total_steps}")
     errors.extend(_check_runtime(config))
+    errors.extend(_check_connectors(config))
     errors.extend(_check_module(config))
     if not errors:  # the env is only made once the rest of the config is sound
         errors.extend(_check_env(config))
@@ -158,7 +159,24 @@ def _check_runtime(config: AlgorithmConfig) -> List[str]:
 def _check_module(config: AlgorithmConfig) -> List[str]:
     spec = get_algorithm_spec(config.algorithm.name)
     target, kwargs = module_target_and_kwargs(config.module, spec.default_module)
-    return check_target("module", target, kwargs, ("observation_space", "action_space"))
+    from rlhydra.core.rl_module import RLModule
+
+    return check_target("module", target, kwargs, ("observation_space", "action_space"), RLModule)
+
+
+def _check_connectors(config: AlgorithmConfig) -> List[str]:
+    from rlhydra.connectors.pipeline import Connector
+
+    errors = []
+    for key in ("env_to_module_connectors", "module_to_env_connectors"):
+        for i, node in enumerate(getattr(config.env_runners, key)):
+            kwargs = {"_target_": node} if isinstance(node, str) else dict(node)
+            target = kwargs.pop("_target_", None)
+            if not target:
+                errors.append(f"env_runners.{key}[{i}]: needs a _target_ (a rlhydra.connectors.Connector class)")
+                continue
+            errors += check_target(f"env_runners.{key}[{i}]", target, kwargs, (), Connector)
+    return errors
 
 
 def _check_buffer(config: AlgorithmConfig) -> List[str]:
@@ -167,16 +185,20 @@ def _check_buffer(config: AlgorithmConfig) -> List[str]:
     if not isinstance(config.algorithm, OffPolicyTrainingConfig):
         return []
     target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
-    errors = check_target("buffer", target, kwargs, ("n_step", "gamma", "device", "seed", "batch_size"))
+    from rlhydra.buffers import ReplayBuffer
+
+    errors = check_target("buffer", target, kwargs, ("n_step", "gamma", "device", "seed", "batch_size"), ReplayBuffer)
     if "capacity" in kwargs and (not isinstance(kwargs["capacity"], int) or kwargs["capacity"] < 1):
         errors.append(f"buffer.capacity: must be a positive integer, got {kwargs['capacity']}")
     return errors
 
 
-def check_target(key: str, target: str, kwargs: Dict[str, Any], supplied: Tuple[str, ...]) -> List[str]:
-    """Problems with a `_target_` node: the class must import and take every given key as an argument."""
+def check_target(key: str, target: str, kwargs: Dict[str, Any], supplied: Tuple[str, ...], base: type) -> List[str]:
+    """Problems with a `_target_` node: the class must import, be a `base`, and take every given key."""
     try:
-        cls = import_object(target)
+        cls = import_class(target, base, key)
+    except ConfigError as exc:
+        return [str(exc)]
     except (ImportError, AttributeError, ValueError) as exc:
         return [f"{key}._target_={target}: cannot import it ({exc}). Give 'package.module.ClassName' "
                 "and make your package importable (pip install -e . or PYTHONPATH)."]
@@ -188,6 +210,15 @@ def check_target(key: str, target: str, kwargs: Dict[str, Any], supplied: Tuple[
     valid = [k for k in params if k not in supplied and k != "self"]
     return errors + [f"{key}.{k}: not an argument of {target}. Valid: {', '.join(valid) or '(none)'}."
                      for k in kwargs if k not in params]
+
+
+def import_class(path: str, base: type, key: str) -> type:
+    """The class at `path`, which must subclass `base`: a config (a checkpoint's too) can name rlhydra's kinds of
+    objects only, never an arbitrary callable such as a shell command."""
+    obj = import_object(path)
+    if not (isinstance(obj, type) and issubclass(obj, base)):
+        raise ConfigError(f"{key}._target_={path}: is not a {base.__module__}.{base.__qualname__} subclass")
+    return obj
 
 
 def import_object(path: str) -> Any:

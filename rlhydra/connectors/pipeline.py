@@ -27,13 +27,13 @@ def build_connectors(nodes: Iterable[Any], key: str) -> List[Connector]:
     """User connectors from config nodes ({_target_: pkg.MyConnector, ...kwargs} or a dotted path)."""
     from hydra.utils import instantiate
 
+    from rlhydra.config.validate import import_class
+
     connectors = []
     for i, node in enumerate(nodes):
         node = {"_target_": node} if isinstance(node, str) else dict(node)
-        connector = instantiate(node, _convert_="all")
-        if not isinstance(connector, Connector):
-            raise TypeError(f"{key}[{i}]: {node['_target_']} is not a rlhydra.connectors.Connector")
-        connectors.append(connector)
+        import_class(node.get("_target_", ""), Connector, f"{key}[{i}]")  # checked before anything is called
+        connectors.append(instantiate(node, _convert_="all"))
     return connectors
 
 

@@ -16,7 +16,7 @@ import torch
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
-from rlhydra.config.validate import import_object, module_target_and_kwargs, space_problems
+from rlhydra.config.validate import import_class, module_target_and_kwargs, space_problems
 from rlhydra.core.interrupt import StopSignals, TrainingInterrupted
 from rlhydra.core.checkpoint import check_spaces, load_checkpoint, read_metadata, save_checkpoint
 from rlhydra.core.learner import Learner
@@ -87,7 +87,7 @@ class Algorithm:
         if problems:
             raise ConfigError("; ".join(problems))
         target, kwargs = module_target_and_kwargs(config.module, get_algorithm_spec(config.algorithm.name).default_module)
-        module_cls = import_object(target)
+        module_cls = import_class(target, TorchRLModule, "module")
         params = inspect.signature(module_cls).parameters
         extra = {k: v for k, v in cls.extra_module_kwargs(config).items() if k in params and k not in kwargs}
         return module_cls(observation_space=observation_space, action_space=action_space, **extra, **kwargs)
@@ -332,7 +332,8 @@ class Algorithm:
 def module_observation_space(config: AlgorithmConfig, env_observation_space: Any) -> Any:
     """The observation space the module sees: the env's, after the user's env->module connectors."""
     space = env_observation_space
-    for connector in build_connectors(config.env_runners.env_to_module_connectors, "env_to_module_connectors"):
+    for connector in build_connectors(config.env_runners.env_to_module_connectors,
+                                      "env_runners.env_to_module_connectors"):
         space = connector.transform_space(space)
     return space
 

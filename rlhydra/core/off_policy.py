@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
-from rlhydra.config.validate import import_object, module_target_and_kwargs
+from rlhydra.buffers import ReplayBuffer
+from rlhydra.config.validate import import_class, module_target_and_kwargs
 from rlhydra.core.algorithm import Algorithm
 from rlhydra.models.mlp import flat_dim
 
@@ -21,7 +22,7 @@ class OffPolicyAlgorithm(Algorithm):
         super().__init__(config, fabric)
         hp = config.algorithm
         target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
-        self.buffer = import_object(target)(
+        self.buffer = import_class(target, ReplayBuffer, "buffer")(
             n_step=hp.n_step, gamma=hp.gamma, batch_size=hp.train_batch_size, device=self.learner.device,
             seed=self.seed, **kwargs,
         )

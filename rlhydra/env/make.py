@@ -61,11 +61,17 @@ def build_wrappers(env: EnvConfig) -> List[Callable[[gym.Env], gym.Env]]:
     """`env.wrappers` entries ({_target_: ..., kwargs} or a dotted path) as callables env -> wrapped env."""
     from hydra.utils import instantiate
 
+    from rlhydra.config.validate import import_class
+
     wrappers = []
     for i, node in enumerate(env.wrappers):
         node = {"_target_": node} if isinstance(node, str) else dict(node)
         if "_target_" not in node:
             raise ConfigError(f"env.wrappers[{i}]: needs a _target_ (e.g. gymnasium.wrappers.ClipReward)")
+        try:  # a gymnasium.Wrapper class, checked before anything is called
+            import_class(node["_target_"], gym.Wrapper, f"env.wrappers[{i}]")
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"env.wrappers[{i}]._target_={node['_target_']}: cannot import it ({exc})") from None
         wrappers.append(instantiate(node, _partial_=True, _convert_="all"))
     return wrappers
 
