@@ -191,3 +191,14 @@ def test_a_checkpoint_written_after_the_runner_processes_stopped_still_restores(
     with Algorithm.from_checkpoint(path) as algo:
         assert "after its env runner workers had stopped" in capsys.readouterr().out
         assert algo.train()["iteration"] == 2
+
+
+def test_resume_takes_keys_only_its_algorithm_has_when_it_is_named(tmp_path):
+    path = str(tmp_path / "sac")
+    with sac().build() as algo:
+        algo.train()
+        algo.save(path)
+    config = resumed(path, "algorithm=sac", "algorithm.tau=0.01")
+    assert config.algorithm.name == "sac" and config.algorithm.tau == 0.01
+    with pytest.raises(ConfigError, match="'algorithm=dqn' chooses a config group"):
+        resumed(path, "algorithm=dqn")

@@ -17,8 +17,9 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str], groups: Iterable[st
     """The config to continue `cfg.resume` with: the checkpoint's, plus each `key=value` override of the command line.
 
     A config group override other than `logger` (e.g. `env=pendulum`) is refused: it would replace a whole
-    section of the checkpoint's config. So is an override that changes the env's spaces, which the
-    checkpoint's module was built for.
+    section of the checkpoint's config (`algorithm=<the run's own>` is a no-op, which lets keys only that
+    algorithm has be overridden: `algorithm=sac algorithm.tau=0.01`). An override that changes the env's
+    spaces, which the checkpoint's module was built for, is refused too.
     """
     from rlhydra.core.checkpoint import check_spaces, read_metadata
     from rlhydra.env.make import env_spaces
@@ -32,6 +33,8 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str], groups: Iterable[st
         key = override.split("=", 1)[0].lstrip("+~")
         if key == "resume" or key.startswith("hydra"):
             continue
+        if key == "algorithm" and override.split("=", 1)[1] == config.algorithm.name:
+            continue  # naming the run's own algorithm lets its own keys be overridden (algorithm.tau=...)
         if key in RUN_GROUPS:
             config[key] = OmegaConf.to_container(cfg[key])
         elif key in groups or "/" in key:
