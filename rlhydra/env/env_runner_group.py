@@ -50,6 +50,9 @@ WORKER_SEED_STRIDE = 10_000  # worker i: seed + 10_000 * (i + 1)
 MAX_FAILURES_PER_CALL = 3  # a worker failing this often within one call is not restarted again: the fault is not transient
 Request = Tuple[Any, ...]
 STOP_GRACE_S = 5.0  # stop(): how long idle workers get to close their envs before they are killed
+# Waiting for workers wakes this often: a Ctrl-C the kernel hands to another thread of this process (torch's, say)
+# does not interrupt the main thread's wait, which would otherwise see it only when a worker answers.
+SIGNAL_CHECK_S = 0.5
 
 
 class EnvRunnerError(RuntimeError):
@@ -182,7 +185,7 @@ class EnvRunnerGroup:
             for i in pending:
                 owner[self._conns[i]] = owner[self._processes[i].sentinel] = i
             timeout = max(0.0, min(deadlines[i] for i in pending) - time.monotonic())
-            ready = {owner[obj] for obj in wait(list(owner), None if math.isinf(timeout) else timeout)}
+            ready = {owner[obj] for obj in wait(list(owner), min(timeout, SIGNAL_CHECK_S))}
             for i in pending:
                 failure = None
                 if i in ready or deadlines[i] == -math.inf:
