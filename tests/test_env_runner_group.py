@@ -167,14 +167,44 @@ def test_no_worker_processes_outlive_the_parent(tmp_path, env_id, env_kwargs, si
             algo.train()
     """))
     # A new session: SIGINT to its process group reaches the script and its workers, as a terminal's Ctrl-C does.
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, env={**os.environ, "PYTHONPATH": ROOT})
+    # stderr goes to a file: the test waits for the processes themselves, not for every holder of a pipe to close it.
+    err_path = tmp_path / "stderr.txt"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
+                                text=True, start_new_session=True, env={**os.environ, "PYTHONPATH": ROOT})
     pids = [int(pid) for pid in proc.stdout.readline().split()]
-    assert len(pids) == 2 and all(map(running, pids)), proc.stderr.read()
+    assert len(pids) == 2 and all(map(running, pids)), err_path.read_text()
     os.killpg(proc.pid, signal.SIGINT) if sig == signal.SIGINT else proc.kill()
-    _, stderr = proc.communicate(timeout=30)  # returns once the script and every worker (holding its stdout) exited
-    assert "KeyboardInterrupt" in stderr if sig == signal.SIGINT else proc.returncode == -signal.SIGKILL
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the script did not exit after {sig.name}:\n{process_report([proc.pid, *pids])}\n"
+                    f"{err_path.read_text()[-2000:]}")
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "KeyboardInterrupt" in err_path.read_text() if sig == signal.SIGINT else proc.returncode == -signal.SIGKILL
     assert all(exits_within(pid, 10.0) for pid in pids)
+
+
+def process_report(pids):
+    """Signal masks and states of `pids` (and a py-spy stack where py-spy is installed), for a failure message."""
+    lines = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = [line for line in f.read().splitlines() if line.startswith(("State", "Sig", "Threads"))]
+            lines.append(f"{pid}: " + " ".join(fields))
+        except OSError:
+            lines.append(f"{pid}: gone")
+            continue
+        try:
+            lines.append(subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True,
+                                        timeout=20).stdout)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "\n".join(lines)
 
 
 # ---- observation normalisation -------------------------------------------------------------------------
