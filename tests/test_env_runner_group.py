@@ -159,6 +159,8 @@ def test_stop_leaves_no_worker_processes():
 def test_no_worker_processes_outlive_the_parent(tmp_path, env_id, env_kwargs, sig):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(f"""
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if started with it ignored
         from rlhydra import PPOConfig
         algo = (PPOConfig().environment({env_id!r}, env_config={env_kwargs!r})
                 .env_runners(num_env_runners=2, num_envs_per_env_runner=1, sample_timeout_s=None).build())
