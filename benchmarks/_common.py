@@ -108,6 +108,18 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def child_command(script: str, kind: str, **options: Any) -> List[str]:
+    """Arguments that run `script` as a child of `kind`: `--key value` per option, `--key` for True, None/False
+    left out."""
+    args = [script, "--child", kind]
+    for key, value in options.items():
+        if value is True:
+            args.append(f"--{key.replace('_', '-')}")
+        elif value is not None and value is not False:
+            args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
 def publish(text: str, out: str) -> None:
     """Print a report and write it to `out` (relative to the repo unless absolute)."""
     print(text)

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, publish, read_jsonl, run_child
+from _common import (REPO, child_command, emit, load_average, load_line, log, machine_lines, md_table, publish,
+                     read_jsonl, run_child)
 
 SCRIPT = str(Path(__file__).resolve().relative_to(REPO))
 EVAL_EPISODES = 10
@@ -308,22 +309,11 @@ def _bare_sac(batch: Dict[str, Any], fused: bool, lr: float = 1e-3, gamma: float
 
 
 # ---- measurements (parent) --------------------------------------------------------------------------------
-def child_args(kind: str, **options: Any) -> List[str]:
-    """Command line that runs this script as a child of `kind`."""
-    args = [SCRIPT, "--child", kind]
-    for key, value in options.items():
-        if value is True:
-            args.append(f"--{key.replace('_', '-')}")
-        elif value is not None and value is not False:
-            args += [f"--{key.replace('_', '-')}", str(value)]
-    return args
-
-
 def measure_update(args: argparse.Namespace) -> Dict[str, Any]:
     """The SAC update microbenchmark, one child process."""
     log(f"[bench] SAC update: {args.update_reps} x {args.updates} updates per variant, interleaved")
-    r = run_child(child_args("update", updates=args.updates, reps=args.update_reps, warmup=args.update_warmup,
-                             seed=args.seeds[0])).result
+    r = run_child(child_command(SCRIPT, "update", updates=args.updates, reps=args.update_reps,
+                                warmup=args.update_warmup, seed=args.seeds[0])).result
     r["median_ms"] = {k: statistics.median(v) for k, v in r["ms"].items()}
     r["min_ms"] = {k: min(v) for k, v in r["ms"].items()}
     return r
@@ -336,7 +326,7 @@ def measure_throughput(algo: str, warmup: int, steps: int, seed: int, repeats: i
         for side in results:
             log(f"[bench] {algo.upper()} throughput {side}: {warmup:,} warm-up + {steps:,} timed env steps "
                 f"(run {i + 1}/{repeats})")
-            r = run_child(child_args(f"tp-{side}", algo=algo, warmup=warmup, steps=steps, seed=seed)).result
+            r = run_child(child_command(SCRIPT, f"tp-{side}", algo=algo, warmup=warmup, steps=steps, seed=seed)).result
             results[side].append({**r, "steps_per_s": r["env_steps"] / r["time_s"]})
     return {side: sorted(rs, key=lambda r: r["steps_per_s"])[len(rs) // 2] for side, rs in results.items()}
 
@@ -379,8 +369,8 @@ def measure_time_to_return(algo: str, seeds: List[int], quick: bool, with_sde: b
                                "rlhydra_eval_every": evals[0]["env_steps"] if evals else None}
         for name, sde in sb3_runs.items():
             log(f"[bench] {algo.upper()} time to {thr:g}, seed {seed}: SB3 {'+ gSDE ' if sde else ''}(EvalCallback)")
-            r = run_child(child_args("ttr-sb3", algo=algo, seed=seed, sde=sde, total=s["total"],
-                                     eval_every=s["eval_every"], threshold_child=thr))
+            r = run_child(child_command(SCRIPT, "ttr-sb3", algo=algo, seed=seed, sde=sde, total=s["total"],
+                                        eval_every=s["eval_every"], threshold_child=thr))
             row.update({f"{name}_wall_s": r.wall_s, f"{name}_steps": r.result["env_steps"],
                         f"{name}_reached": r.result["best_eval_return"] >= thr})
         rows.append(row)

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, publish, read_jsonl, run_child
+from _common import (REPO, child_command, emit, load_average, load_line, log, machine_lines, md_table, publish,
+                     read_jsonl, run_child)
 
 SCRIPT = str(Path(__file__).resolve().relative_to(REPO))
 NUM_ENVS = 8
@@ -162,31 +163,22 @@ def _linear(start: float) -> Callable[[float], float]:
 
 
 # ---- measurements (parent) --------------------------------------------------------------------------------
-def child_args(kind: str, **options: Any) -> List[str]:
-    """Command line that runs this script as a child of `kind`."""
-    args = [SCRIPT, "--child", kind]
-    for key, value in options.items():
-        if value is not None:
-            args += [f"--{key.replace('_', '-')}", str(value)]
-    return args
-
-
 def measure_raw(steps: int) -> Dict[str, float]:
     """Raw env steps/s: Gymnasium sync vector env (rlhydra's) and SB3's DummyVecEnv."""
     out = {}
     for kind in ("raw-gym", "raw-sb3"):
         log(f"[bench] {kind}: {steps:,} random-action env steps")
-        r = run_child(child_args(kind, steps=steps)).result
+        r = run_child(child_command(SCRIPT, kind, steps=steps)).result
         out[kind] = r["env_steps"] / r["time_s"]
     return out
 
 
 def measure_throughput(steps: int, seed: int, sb3_default_threads: bool, repeats: int) -> Dict[str, Dict[str, Any]]:
     """PPO throughput, median of `repeats` interleaved runs of rlhydra and SB3 (1 torch thread); SB3 default once."""
-    runs = {"rlhydra": (child_args("rlhydra", steps=steps, seed=seed, threads=1), repeats),
-            "sb3": (child_args("sb3", steps=steps, seed=seed, threads=1), repeats)}
+    runs = {"rlhydra": (child_command(SCRIPT, "rlhydra", steps=steps, seed=seed, threads=1), repeats),
+            "sb3": (child_command(SCRIPT, "sb3", steps=steps, seed=seed, threads=1), repeats)}
     if sb3_default_threads:
-        runs["sb3-default-threads"] = (child_args("sb3", steps=steps, seed=seed, threads=0), 1)
+        runs["sb3-default-threads"] = (child_command(SCRIPT, "sb3", steps=steps, seed=seed, threads=0), 1)
     results: Dict[str, List[Dict[str, Any]]] = {name: [] for name in runs}
     for i in range(repeats):  # interleaved, so a burst of other load hits both sides alike
         for name, (args, runs_of_it) in runs.items():
@@ -211,8 +203,8 @@ def measure_time_to_return(seeds: List[int], threshold: float) -> List[Dict[str,
                "rlhydra_steps": (hit or metrics[-1])["env_steps"],
                "rlhydra_eval_every": evals[0]["env_steps"] if evals else None}
         log(f"[bench] time to {threshold:g}, seed {seed}: SB3 + rl-zoo (EvalCallback)")
-        sb3 = run_child(child_args("sb3", steps=ZOO_TOTAL_STEPS, seed=seed, threads=1, env_id="CartPole-v1",
-                                   threshold_child=threshold))
+        sb3 = run_child(child_command(SCRIPT, "sb3", steps=ZOO_TOTAL_STEPS, seed=seed, threads=1,
+                                      env_id="CartPole-v1", threshold_child=threshold))
         row.update({"sb3_wall_s": sb3.wall_s, "sb3_steps": sb3.result["env_steps"],
                     "sb3_reached": sb3.result["best_eval_return"] >= threshold})
         rows.append(row)
@@ -235,7 +227,7 @@ def measure_first_step() -> Dict[str, float]:
         runs = {
             "rlhydra": ["train.py", "algorithm=ppo", "env=cartpole", f"env.id={FIRST_STEP_ENV}",
                         f"total_steps={FIRST_STEP_TOTAL}", "logger=jsonl", f"hydra.run.dir={tmp}/run"],
-            "sb3": child_args("sb3", steps=FIRST_STEP_TOTAL, seed=0, threads=1, env_id=FIRST_STEP_ENV),
+            "sb3": child_command(SCRIPT, "sb3", steps=FIRST_STEP_TOTAL, seed=0, threads=1, env_id=FIRST_STEP_ENV),
         }
         for name, args in runs.items():
             log(f"[bench] process start to first env step: {name}")

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from _common import REPO, emit, load_average, load_line, log, machine_lines, md_table, publish, run_child
+from _common import (REPO, child_command, emit, load_average, load_line, log, machine_lines, md_table, publish,
+                     run_child)
 
 SCRIPT = str(Path(__file__).resolve().relative_to(REPO))
 NUM_ENVS = 8  # total envs of every variant
@@ -224,20 +225,11 @@ def child_sb3(env_id: str, seconds: float, rollout: int, subproc: bool) -> None:
 
 
 # ---- measurements (parent) --------------------------------------------------------------------------------
-def child_args(kind: str, **options: Any) -> List[str]:
-    """Command line that runs this script as a child of `kind`."""
-    args = [SCRIPT, "--child", kind]
-    for key, value in options.items():
-        if value is not None:
-            args += [f"--{key.replace('_', '-')}", str(value)]
-    return args
-
-
 def costly_env(requested: Optional[str]) -> str:
     """--costly-env, else the first of COSTLY_ENVS that a child process can make."""
     if requested:
         return requested
-    return run_child(child_args("probe", env_id=",".join(COSTLY_ENVS))).result["env_id"]
+    return run_child(child_command(SCRIPT, "probe", env_id=",".join(COSTLY_ENVS))).result["env_id"]
 
 
 def cores_busy(r: Dict[str, Any]) -> float:
@@ -266,7 +258,7 @@ def measure(env_ids: List[str], seconds: float, rollout: int, repeats: int,
                 for attempt in range(retries + 1):
                     log(f"[bench] {env_id} {variant}: {seconds:g} s of {rollout}-step rollouts (run {i + 1}/{repeats}"
                         + (f", retry {attempt})" if attempt else ")"))
-                    child = run_child(child_args(variant, env_id=env_id, seconds=seconds, rollout=rollout))
+                    child = run_child(child_command(SCRIPT, variant, env_id=env_id, seconds=seconds, rollout=rollout))
                     r = {**child.result, "steps_per_s": child.result["env_steps"] / child.result["time_s"],
                          "process_s": child.wall_s, "retries": attempt}
                     if not contended(variant, r):
