@@ -8,14 +8,34 @@ import pytest
 import torch
 
 from rlhydra import ConfigError, PPOConfig
-from rlhydra.core.distributed import finish_rank, launch
+from rlhydra.core.distributed import finish_rank, launch, reduce_metrics
 from tests.conftest import ROOT
+
+# Known per-rank metrics: rank r reports these, and the reduction over 2 ranks must give REDUCED.
+PER_RANK = [
+    {"iteration": 3, "env_steps": 768, "episodes": 4, "env_runners/num_restarts": 0, "learner/loss": 1.0,
+     "train/episode_return_mean": None, "perf/env_steps_per_s": 100.0, "checkpoint": "kept as is"},
+    {"iteration": 3, "env_steps": 768, "episodes": 6, "env_runners/num_restarts": 2, "learner/loss": 4.0,
+     "train/episode_return_mean": 30.0, "perf/env_steps_per_s": 300.0, "checkpoint": "kept as is"},
+]
+REDUCED = {"iteration": 3, "env_steps": 768, "episodes": 10, "env_runners/num_restarts": 2, "learner/loss": 2.5,
+           "train/episode_return_mean": 30.0, "perf/env_steps_per_s": 200.0, "checkpoint": "kept as is"}
+
+
+def test_metrics_over_ranks_average_means_sum_counts_and_skip_ranks_without_a_value():
+    sent = []
+    for metrics in PER_RANK:  # what each rank puts into the collective
+        reduce_metrics(metrics, lambda t: sent.append(t) or t)
+    total = sent[0] + sent[1]  # an all-reduce with op sum gives every rank this
+    for metrics in PER_RANK:
+        assert reduce_metrics(metrics, lambda t: total) == REDUCED
 
 
 def _train_and_compare(fabric, config):
     """Runs on every rank: a few PPO iterations, then elementwise max == min across ranks means equal everywhere."""
     algo = config.build(fabric=fabric)
     results = [algo.train() for _ in range(3)]
+    reduced = algo._reduce_across_ranks(dict(PER_RANK[fabric.global_rank]))
     flat = torch.cat([p.detach().flatten() for p in algo.get_module().parameters()])
     obs = torch.as_tensor(algo.env_runner._obs).flatten().clone()
     algo.stop()
@@ -25,7 +45,7 @@ def _train_and_compare(fabric, config):
     finish_rank(fabric)
     # Small plain values only: the launcher returns rank 0's value through a pipe that it drains after join().
     return {"weights_equal": same[0], "same_obs": same[1], "env_steps": [r["env_steps"] for r in results],
-            "world": fabric.world_size}
+            "world": fabric.world_size, "reduced": reduced}
 
 
 def test_two_cpu_learners_keep_identical_weights_and_sample_different_envs():
@@ -37,6 +57,7 @@ def test_two_cpu_learners_keep_identical_weights_and_sample_different_envs():
     assert out["weights_equal"], "ranks diverged: gradients were not averaged"
     assert not out["same_obs"], "both ranks sampled the same envs"
     assert out["env_steps"] == [256, 512, 768]  # global steps, split over ranks
+    assert out["reduced"] == REDUCED, "known per-rank metrics were not reduced as means, sums and global counts"
 
 
 def test_multi_device_off_policy_is_refused_with_the_fix():

@@ -18,9 +18,11 @@ from rlhydra.config.schema import (
     ReportingConfig,
     Section,
     TrainingConfig,
+    at_least,
     default_buffer,
     default_module,
     iter_sections,
+    positive,
 )
 
 if TYPE_CHECKING:
@@ -41,8 +43,8 @@ class AlgorithmConfig(Section):
     reporting: ReportingConfig = field(default_factory=ReportingConfig)  # metric smoothing, console interval
     checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)  # when and how many to keep
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # group `logger`
-    seed: int = 0  # seeds python, numpy, torch and the envs
-    total_steps: int = 100_000  # env steps to train for
+    seed: int = at_least(0, 0)  # seeds python, numpy, torch and the envs
+    total_steps: int = positive(100_000)  # env steps to train for
     resume: Optional[str] = None  # a checkpoint directory: train.py continues that run (its config, these overrides)
 
     # ---- equality and conversion -------------------------------------------------------------

@@ -31,25 +31,95 @@ class Section:
         object.__setattr__(self, "_frozen", True)
 
     def checks(self) -> Iterator[Tuple[str, str]]:
-        """Yield (key, problem-and-fix) for each invalid value; keys are relative to this section."""
-        return iter(())
+        """Yield (key, problem-and-fix) for each invalid value; keys are relative to this section.
+
+        The declared ranges and choices (`positive`, `between`, `one_of` ... below) are checked here; sections add
+        checks that involve several fields by overriding this and yielding from `super().checks()` first.
+        """
+        for name, check in declared_checks(type(self)).items():
+            problem = check.problem(getattr(self, name))
+            if problem:
+                yield name, problem
 
 
-def _positive(section: Section, *names: str) -> Iterator[Tuple[str, str]]:
-    for name in names:
-        value = getattr(section, name)
-        if value is not None and value <= 0:
-            yield name, f"must be > 0, got {value}"
+@dataclass(frozen=True)
+class Range:
+    """A declared numeric range of a field; `Section.checks()` enforces it and the schema tests enumerate it."""
+
+    low: Optional[float] = None
+    high: Optional[float] = None
+    low_open: bool = False  # True: the value must be > low (else >= low)
+    high_open: bool = False  # True: the value must be < high (else <= high)
+
+    def problem(self, value: Any) -> Optional[str]:
+        """None when `value` is inside (None always is: null switches the setting off), else what is wrong."""
+        if value is None:
+            return None
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if not (too_low or too_high):
+            return None
+        if self.low is not None and self.high is not None:
+            return f"must be in {self}, got {value}"
+        if self.low is not None:
+            return f"must be {'>' if self.low_open else '>='} {self.low}, got {value}"
+        return f"must be {'<' if self.high_open else '<='} {self.high}, got {value}"
+
+    def __str__(self) -> str:
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        return f"{'(' if self.low_open or self.low is None else '['}{low}, {high}{')' if self.high_open or self.high is None else ']'}"
 
 
-def _in_range(value: float, name: str, low: float, high: float) -> Iterator[Tuple[str, str]]:
-    if not low <= value <= high:
-        yield name, f"must be in [{low}, {high}], got {value}"
+@dataclass(frozen=True)
+class Choice:
+    """A declared set of valid values of a field."""
+
+    options: Tuple[Any, ...]
+
+    def problem(self, value: Any) -> Optional[str]:
+        if value in self.options:
+            return None
+        return f"must be one of {', '.join(map(str, self.options))}; got '{value}'"
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(map(str, self.options)) + "}"
 
 
-def _one_of(value: Any, name: str, choices: Tuple[Any, ...]) -> Iterator[Tuple[str, str]]:
-    if value not in choices:
-        yield name, f"must be one of {', '.join(map(str, choices))}; got '{value}'"
+def _declared(default: Any, check: Any) -> Any:
+    return field(default=default, metadata={"check": check})
+
+
+def positive(default: Any) -> Any:
+    """A field that must be > 0 (null allowed where the type is Optional)."""
+    return _declared(default, Range(0, low_open=True))
+
+
+def at_least(default: Any, low: float) -> Any:
+    """A field that must be >= low."""
+    return _declared(default, Range(low))
+
+
+def between(default: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Any:
+    """A field that must lie in [low, high] (each end open if asked)."""
+    return _declared(default, Range(low, high, low_open, high_open))
+
+
+def one_of(default: Any, options: Tuple[Any, ...]) -> Any:
+    """A field whose value must be one of `options`."""
+    return _declared(default, Choice(tuple(options)))
+
+
+def declared_checks(cls: type) -> Dict[str, Any]:
+    """Field name -> its declared Range or Choice. A subclass that only changes a default keeps its base's check."""
+    found: Dict[str, Any] = {}
+    for f in fields(cls):
+        for klass in cls.__mro__:
+            declared = getattr(klass, "__dataclass_fields__", {}).get(f.name)
+            if declared is not None and "check" in declared.metadata:
+                found[f.name] = declared.metadata["check"]
+                break
+    return found
 
 
 @dataclass
@@ -57,14 +127,10 @@ class TrainingConfig(Section):
     """Hyperparameters every algorithm has; each algorithm's config subclasses it (group `algorithm`)."""
 
     name: str = MISSING  # registry name of the algorithm: ppo, sac, dqn ...
-    lr: float = 3e-4  # optimizer learning rate
-    gamma: float = 0.99  # discount factor
-    train_batch_size: int = 4000  # env steps collected per training iteration (all envs together)
-    grad_clip: Optional[float] = None  # max global grad norm; null disables clipping
-
-    def checks(self) -> Iterator[Tuple[str, str]]:
-        yield from _positive(self, "lr", "train_batch_size", "grad_clip")
-        yield from _in_range(self.gamma, "gamma", 0.0, 1.0)
+    lr: float = positive(3e-4)  # optimizer learning rate
+    gamma: float = between(0.99, 0.0, 1.0)  # discount factor
+    train_batch_size: int = positive(4000)  # env steps collected per training iteration (all envs together)
+    grad_clip: Optional[float] = positive(None)  # max global grad norm; null disables clipping
 
 
 @dataclass
@@ -72,17 +138,14 @@ class OffPolicyTrainingConfig(TrainingConfig):
     """What off-policy algorithms (SAC, DQN) share: replay, update cadence, n-step returns."""
 
     train_batch_size: int = 256  # transitions per gradient step (RLlib's meaning for off-policy algorithms)
-    learning_starts: int = 100  # env steps of uniform random actions before the first gradient step
-    train_freq: int = 1  # vector steps collected between rounds of gradient steps
+    learning_starts: int = at_least(100, 0)  # env steps of uniform random actions before the first gradient step
+    train_freq: int = positive(1)  # vector steps collected between rounds of gradient steps
     gradient_steps: int = 1  # gradient steps per round; -1: one per env step collected in the round
-    steps_per_iteration: int = 1000  # env steps per train() call (one metrics row)
-    n_step: int = 1  # n-step returns, computed in the buffer, never across an episode end
+    steps_per_iteration: int = positive(1000)  # env steps per train() call (one metrics row)
+    n_step: int = positive(1)  # n-step returns, computed in the buffer, never across an episode end
 
     def checks(self) -> Iterator[Tuple[str, str]]:
         yield from super().checks()
-        yield from _positive(self, "train_freq", "steps_per_iteration", "n_step")
-        if self.learning_starts < 0:
-            yield "learning_starts", f"must be >= 0, got {self.learning_starts}"
         if self.gradient_steps == 0 or self.gradient_steps < -1:
             yield "gradient_steps", f"must be >= 1, or -1 for one per env step; got {self.gradient_steps}"
 
@@ -93,106 +156,83 @@ class EnvConfig(Section):
 
     id: str = MISSING  # any registered Gymnasium id, or 'pkg.module:EnvId' to import a package first
     kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
-    max_episode_steps: Optional[int] = None  # override the registered time limit
-    vectorization_mode: str = "sync"  # sync (in-process, best for cheap envs) or async (one process per env)
+    max_episode_steps: Optional[int] = positive(None)  # override the registered time limit
+    vectorization_mode: str = one_of("sync", ("sync", "async"))  # sync (in-process, best for cheap envs) or async (one process per env)
     wrappers: List[Any] = field(default_factory=list)  # gymnasium wrappers by _target_, applied to each env in order
-
-    def checks(self) -> Iterator[Tuple[str, str]]:
-        yield from _positive(self, "max_episode_steps")
-        yield from _one_of(self.vectorization_mode, "vectorization_mode", ("sync", "async"))
 
 
 @dataclass
 class EnvRunnersConfig(Section):
     """How experience is sampled: runner processes, envs per runner, env->module connectors."""
 
-    num_env_runners: int = 0  # 0 samples in the main process (fastest for cheap envs)
-    num_envs_per_env_runner: int = 8  # envs in each runner's vector env; one batched forward steps them all
+    num_env_runners: int = at_least(0, 0)  # 0 samples in the main process (fastest for cheap envs)
+    num_envs_per_env_runner: int = positive(8)  # envs in each runner's vector env; one batched forward steps them all
     normalize_obs: bool = False  # running mean/std observation normalisation (state is checkpointed)
-    normalize_obs_clip: float = 10.0  # clip normalised observations to +-this
+    normalize_obs_clip: float = positive(10.0)  # clip normalised observations to +-this
     clip_actions: bool = True  # clip sampled Box actions to the action space bounds before env.step
     env_to_module_connectors: List[Any] = field(default_factory=list)  # your Connectors by _target_, run first on raw obs
     module_to_env_connectors: List[Any] = field(default_factory=list)  # your Connectors by _target_, run last on actions
     restart_failed: bool = True  # restart a runner process whose env raises, dies or hangs; false: sampling raises
-    sample_timeout_s: Optional[float] = 300.0  # a runner silent this long in one sample() is killed; null: no limit
-    start_method: str = "fork"  # runner processes: fork (starts ~50x faster), or spawn/forkserver (fresh interpreter)
+    sample_timeout_s: Optional[float] = positive(300.0)  # a runner silent this long in one sample() is killed; null: no limit
+    start_method: str = one_of("fork", ("fork", "spawn", "forkserver"))  # runner processes: fork (starts ~50x faster), or spawn/forkserver (fresh interpreter)
 
     def checks(self) -> Iterator[Tuple[str, str]]:
         import multiprocessing
 
-        if self.num_env_runners < 0:
-            yield "num_env_runners", f"must be >= 0, got {self.num_env_runners}"
-        yield from _positive(self, "num_envs_per_env_runner", "normalize_obs_clip", "sample_timeout_s")
-        yield from _one_of(self.start_method, "start_method", tuple(multiprocessing.get_all_start_methods()))
+        yield from super().checks()
+        if self.start_method in declared_checks(EnvRunnersConfig)["start_method"].options:
+            available = tuple(multiprocessing.get_all_start_methods())
+            if self.start_method not in available:
+                yield "start_method", f"'{self.start_method}' is not available on this platform; use one of {', '.join(available)}"
+
+
+PRECISIONS = ("32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true", "16-mixed", "16-true")
 
 
 @dataclass
 class LearnerConfig(Section):
     """Where and how the update step runs: Lightning Fabric settings (group `learner`)."""
 
-    accelerator: str = "cpu"  # cpu, cuda/gpu, mps, auto
-    devices: int = 1  # learner processes (DDP when > 1)
+    accelerator: str = one_of("cpu", ("cpu", "cuda", "gpu", "mps", "auto"))  # cpu, cuda/gpu, mps, auto
+    devices: int = positive(1)  # learner processes (DDP when > 1)
     strategy: str = "auto"  # Fabric strategy: auto, ddp, ...
-    precision: str = "32-true"  # Fabric precision: 32-true, bf16-mixed, 16-mixed, 64-true ...
-    num_nodes: int = 1  # machines in a multi-node run (torchrun / SLURM)
-    torch_threads: int = 1  # torch intra-op threads of the learner; small MLPs are fastest with 1
-    flush_denormal: bool = True  # subnormal CPU floats read as 0 (process-wide): ~7x faster Adam steps in DQN
-
-    def checks(self) -> Iterator[Tuple[str, str]]:
-        yield from _positive(self, "devices", "num_nodes", "torch_threads")
-        yield from _one_of(self.accelerator, "accelerator", ("cpu", "cuda", "gpu", "mps", "auto"))
-        precisions = ("32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true", "16-mixed", "16-true")
-        yield from _one_of(self.precision, "precision", precisions)
+    precision: str = one_of("32-true", PRECISIONS)  # Fabric precision: 32-true, bf16-mixed, 16-mixed, 64-true ...
+    num_nodes: int = positive(1)  # machines in a multi-node run (torchrun / SLURM)
+    torch_threads: int = positive(1)  # torch intra-op threads of the learner; small MLPs are fastest with 1
+    flush_denormal: bool = True  # subnormal CPU floats read as 0 during rlhydra's own compute: ~7x faster Adam in DQN
 
 
 @dataclass
 class EvaluationConfig(Section):
     """Periodic evaluation on separate envs."""
 
-    interval: int = 10  # evaluate every this many training iterations; 0 disables periodic evaluation
-    episodes: int = 10  # episodes per evaluation
-    num_envs: int = 5  # envs in the evaluation vector env
+    interval: int = at_least(10, 0)  # evaluate every this many training iterations; 0 disables periodic evaluation
+    episodes: int = positive(10)  # episodes per evaluation
+    num_envs: int = positive(5)  # envs in the evaluation vector env
     deterministic: bool = True  # greedy / mean actions
     final: bool = True  # evaluate once more when training ends
     stop_at_return: Optional[float] = None  # stop training once an evaluation reaches this mean return
     video: bool = False  # record one evaluation episode as a video at each evaluation (<run dir>/videos, W&B)
-    video_format: str = "gif"  # gif (Pillow, no extra dependency) or mp4 (needs pip install 'imageio[ffmpeg]')
-    video_fps: int = 30  # frames per second of the video
-
-    def checks(self) -> Iterator[Tuple[str, str]]:
-        if self.interval < 0:
-            yield "interval", f"must be >= 0 (0 disables), got {self.interval}"
-        yield from _positive(self, "episodes", "num_envs", "video_fps")
-        if self.video_format not in ("gif", "mp4"):
-            yield "video_format", f"must be gif or mp4, got '{self.video_format}'"
+    video_format: str = one_of("gif", ("gif", "mp4"))  # gif (Pillow, no extra dependency) or mp4 (needs pip install 'imageio[ffmpeg]')
+    video_fps: int = positive(30)  # frames per second of the video
 
 
 @dataclass
 class ReportingConfig(Section):
     """What is reported, and how often it is printed."""
 
-    smoothing_episodes: int = 100  # train/episode_return_mean is over this many recent episodes
-    print_interval_s: float = 2.0  # console progress line at most this often
-
-    def checks(self) -> Iterator[Tuple[str, str]]:
-        yield from _positive(self, "smoothing_episodes")
-        if self.print_interval_s < 0:
-            yield "print_interval_s", f"must be >= 0, got {self.print_interval_s}"
+    smoothing_episodes: int = positive(100)  # train/episode_return_mean is over this many recent episodes
+    print_interval_s: float = at_least(2.0, 0)  # console progress line at most this often
 
 
 @dataclass
 class CheckpointingConfig(Section):
     """When checkpoints are written under <run dir>/checkpoints."""
 
-    interval: int = 0  # save every this many iterations; 0 saves only at the end
-    keep_last: int = 3  # periodic checkpoints kept; older ones are deleted
+    interval: int = at_least(0, 0)  # save every this many iterations; 0 saves only at the end
+    keep_last: int = positive(3)  # periodic checkpoints kept; older ones are deleted
     save_final: bool = True  # save when training ends
     keep_best: bool = True  # also keep checkpoints/best: the iteration with the highest eval return so far
-
-    def checks(self) -> Iterator[Tuple[str, str]]:
-        if self.interval < 0:
-            yield "interval", f"must be >= 0 (0 saves only at the end), got {self.interval}"
-        yield from _positive(self, "keep_last")
 
 
 @dataclass
@@ -202,12 +242,9 @@ class WandbConfig(Section):
     enabled: bool = False  # log to W&B
     project: str = "rlhydra"  # W&B project
     entity: Optional[str] = None  # W&B team or user; null: your default
-    mode: str = "online"  # online, offline or disabled; online falls back to offline without a key
+    mode: str = one_of("online", ("online", "offline", "disabled"))  # online, offline or disabled; online falls back to offline without a key
     group: Optional[str] = None  # run group; null: the sweep's name in a multirun
     log_checkpoints: bool = False  # upload the final checkpoint as an artifact
-
-    def checks(self) -> Iterator[Tuple[str, str]]:
-        yield from _one_of(self.mode, "mode", ("online", "offline", "disabled"))
 
 
 @dataclass

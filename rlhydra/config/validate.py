@@ -49,11 +49,16 @@ def check_hydra_config(cfg: DictConfig) -> AlgorithmConfig:
 
 def validate(config: AlgorithmConfig) -> None:
     """Raise one ConfigError listing every problem, each with its key and fix."""
+    errors = config_problems(config)
+    if errors:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
+
+
+def config_problems(config: AlgorithmConfig) -> List[str]:
+    """Every problem of a config as 'key: what is wrong and the fix'; empty when it is sound."""
     errors: List[str] = []
     for prefix, section in iter_sections(config):
         errors.extend(f"{prefix}{key}: {problem}" for key, problem in section.checks())
-    if config.total_steps <= 0:
-        errors.append(f"total_steps: must be > 0, got {config.total_steps}")
     errors.extend(_check_runtime(config))
     errors.extend(_check_connectors(config))
     errors.extend(_check_module(config))
@@ -62,8 +67,7 @@ def validate(config: AlgorithmConfig) -> None:
     else:  # but a misspelt env id is reported with the rest (it costs no env)
         errors.extend(_check_env_id(config))
     errors.extend(_check_buffer(config))
-    if errors:
-        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
+    return errors
 
 
 def _check_env(config: AlgorithmConfig) -> List[str]:

@@ -18,9 +18,11 @@ from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
 from rlhydra.config.validate import import_class, module_target_and_kwargs, space_problems
 from rlhydra.core.interrupt import StopSignals, TrainingInterrupted
+from rlhydra.core.distributed import reduce_metrics
 from rlhydra.core.checkpoint import check_spaces, load_checkpoint, read_metadata, save_checkpoint
 from rlhydra.core.learner import Learner
 from rlhydra.core.rng import rng_state, seed_everything, set_rng_state
+from rlhydra.core.torch_settings import TorchSettings
 from rlhydra.connectors.pipeline import build_connectors
 from rlhydra.core.rl_module import TorchRLModule, torch_inference
 from rlhydra.core.rollout import Rollout
@@ -42,8 +44,12 @@ class Algorithm:
     def __init__(self, config: AlgorithmConfig, fabric: Any = None) -> None:
         self.config = config
         self.spec = get_algorithm_spec(config.algorithm.name)
-        torch.set_num_threads(config.learner.torch_threads)
-        torch.set_flush_denormal(config.learner.flush_denormal)
+        # torch threads and subnormal flushing apply inside rlhydra's own calls only (see TorchSettings)
+        self.torch_settings = TorchSettings(config.learner.torch_threads, config.learner.flush_denormal)
+        with self.torch_settings:
+            self._build(config, fabric)
+
+    def _build(self, config: AlgorithmConfig, fabric: Any) -> None:
         seed_everything(config.seed)
         self.env_observation_space, self.action_space = env_spaces(config.env)
         self.observation_space = module_observation_space(config, self.env_observation_space)
@@ -105,7 +111,8 @@ class Algorithm:
     def train(self) -> Dict[str, Any]:
         """One training iteration; returns a flat dict of metrics (evaluation included when due)."""
         start, steps_before = time.perf_counter(), self.env_steps
-        metrics = self.training_step()
+        with self.torch_settings:
+            metrics = self.training_step()
         self.iteration += 1
         elapsed = time.perf_counter() - start
         result = {
@@ -129,15 +136,8 @@ class Algorithm:
         return result
 
     def _reduce_across_ranks(self, result: Dict[str, Any]) -> Dict[str, Any]:
-        """Metrics averaged over learner ranks (counts summed) in one collective; rank 0 reports them."""
-        keys = [k for k, v in result.items() if isinstance(v, (int, float)) and k not in ("iteration", "env_steps")]
-        values = torch.tensor([math.nan if result[k] is None else float(result[k]) for k in keys], dtype=torch.float64)
-        present = (~values.isnan()).double()
-        totals = self.learner.fabric.all_reduce(torch.stack([values.nan_to_num(), present]), reduce_op="sum")
-        summed = ("episodes", "env_runners/num_restarts")
-        for key, total, count in zip(keys, totals[0].tolist(), totals[1].tolist()):
-            result[key] = (int(total) if key in summed else total / count) if count else None
-        return result
+        """Metrics over learner ranks in one collective (see `reduce_metrics`); rank 0 reports them."""
+        return reduce_metrics(result, lambda t: self.learner.fabric.all_reduce(t, reduce_op="sum"))
 
     def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:
         """Collect a rollout from the env runner and update the counters and episode statistics."""
@@ -170,7 +170,8 @@ class Algorithm:
         """
         ev = self.config.evaluation
         seed = self.config.seed + EVAL_SEED_OFFSET
-        out = self._evaluation_runner().run_episodes(ev.episodes, seed=seed)
+        with self.torch_settings:
+            out = self._evaluation_runner().run_episodes(ev.episodes, seed=seed)
         returns, lengths = np.asarray(out["episode_returns"]), np.asarray(out["episode_lengths"])
         result: Dict[str, Any] = {
             EVAL_RETURN: float(returns.mean()),
@@ -188,7 +189,8 @@ class Algorithm:
     def compute_actions(self, observations: Any) -> np.ndarray:
         """Env actions for a batch of raw env observations, as evaluation acts (greedy unless
         `evaluation.deterministic=false`), through the env runners' connectors and their current state."""
-        return self._evaluation_runner().compute_actions(observations)
+        with self.torch_settings:
+            return self._evaluation_runner().compute_actions(observations)
 
     def _evaluation_runner(self) -> EnvRunner:
         """The evaluation runner (built on first use) with the learner's weights and the connector state."""

@@ -6,10 +6,32 @@ multirun is re-executed. Several nodes (num_nodes > 1) or strategy=ddp: processe
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import math
+from typing import Any, Callable, Dict
+
+import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.schema import LearnerConfig
+
+
+SUMMED_METRICS = ("episodes", "env_runners/num_restarts")  # counts: each rank's own, added up
+SAME_ON_EVERY_RANK = ("iteration", "env_steps")  # env_steps already counts every rank's steps
+
+
+def reduce_metrics(result: Dict[str, Any], all_reduce_sum: Callable[[torch.Tensor], torch.Tensor]) -> Dict[str, Any]:
+    """One rank's metrics -> the metrics over all learner ranks, in one collective (`all_reduce_sum` sums a tensor
+    over ranks). Counts in SUMMED_METRICS are summed; every other number is the mean over the ranks that report it
+    (a rank with no finished episode has no return mean: None or NaN there, and it is left out of that mean)."""
+    keys = [k for k, v in result.items()
+            if (v is None or isinstance(v, (int, float))) and not isinstance(v, bool) and k not in SAME_ON_EVERY_RANK]
+    values = torch.tensor([math.nan if result[k] is None else float(result[k]) for k in keys], dtype=torch.float64)
+    present = (~values.isnan()).double()
+    totals = all_reduce_sum(torch.stack([values.nan_to_num(), present]))
+    reduced = dict(result)
+    for key, total, count in zip(keys, totals[0].tolist(), totals[1].tolist()):
+        reduced[key] = (int(total) if key in SUMMED_METRICS else total / count) if count else None
+    return reduced
 
 
 def is_distributed(learner: LearnerConfig) -> bool:

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Iterator, Optional, Tuple
+from typing import ClassVar, Dict, Optional
 
 from rlhydra.config.builder import AlgorithmConfigBuilder
-from rlhydra.config.schema import OffPolicyTrainingConfig, _in_range, _positive
+from rlhydra.config.schema import OffPolicyTrainingConfig, between, positive
 
 
 @dataclass
@@ -23,19 +23,11 @@ class DQNTrainingConfig(OffPolicyTrainingConfig):
     grad_clip: Optional[float] = 10.0
     double_q: bool = False  # pick next actions with the online net, value them with the target net
     dueling: bool = False  # value + advantage heads (passed to the default module)
-    target_update_interval: int = 10_000  # env steps between target network updates
-    tau: float = 1.0  # 1: hard copy at each target update; < 1: polyak averaging
-    exploration_fraction: float = 0.1  # fraction of total_steps over which epsilon decays
-    exploration_initial_eps: float = 1.0  # epsilon at the start
-    exploration_final_eps: float = 0.05  # epsilon after the decay
-
-    def checks(self) -> Iterator[Tuple[str, str]]:
-        yield from super().checks()
-        yield from _positive(self, "target_update_interval")
-        yield from _in_range(self.tau, "tau", 0.0, 1.0)
-        yield from _in_range(self.exploration_fraction, "exploration_fraction", 0.0, 1.0)
-        yield from _in_range(self.exploration_initial_eps, "exploration_initial_eps", 0.0, 1.0)
-        yield from _in_range(self.exploration_final_eps, "exploration_final_eps", 0.0, 1.0)
+    target_update_interval: int = positive(10_000)  # env steps between target network updates
+    tau: float = between(1.0, 0.0, 1.0, low_open=True)  # 1: hard copy at each target update; < 1: polyak averaging
+    exploration_fraction: float = between(0.1, 0.0, 1.0)  # fraction of total_steps over which epsilon decays
+    exploration_initial_eps: float = between(1.0, 0.0, 1.0)  # epsilon at the start
+    exploration_final_eps: float = between(0.05, 0.0, 1.0)  # epsilon after the decay
 
 
 class DQNConfig(AlgorithmConfigBuilder):

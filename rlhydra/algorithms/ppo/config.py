@@ -5,7 +5,10 @@ from dataclasses import dataclass
 from typing import ClassVar, Dict, Iterator, Optional, Tuple
 
 from rlhydra.config.builder import AlgorithmConfigBuilder
-from rlhydra.config.schema import TrainingConfig, _in_range, _one_of, _positive
+from rlhydra.config.schema import TrainingConfig, at_least, between, one_of, positive
+
+
+SCHEDULES = ("constant", "linear")
 
 
 @dataclass
@@ -20,27 +23,21 @@ class PPOTrainingConfig(TrainingConfig):
     name: str = "ppo"
     lr: float = 3e-4
     train_batch_size: int = 2048  # env steps per iteration, split evenly over all envs
-    gae_lambda: float = 0.95  # GAE lambda: 1 is Monte Carlo, 0 is one-step TD
-    clip_param: float = 0.2  # surrogate clip range epsilon
-    vf_clip_param: Optional[float] = None  # clip value updates to +-this around the old prediction; null: off
-    entropy_coeff: float = 0.0  # entropy bonus weight
-    vf_coeff: float = 0.5  # value loss weight
-    num_epochs: int = 10  # passes over each iteration's batch
-    minibatch_size: int = 64  # samples per gradient step
+    gae_lambda: float = between(0.95, 0.0, 1.0)  # GAE lambda: 1 is Monte Carlo, 0 is one-step TD
+    clip_param: float = positive(0.2)  # surrogate clip range epsilon
+    vf_clip_param: Optional[float] = positive(None)  # clip value updates to +-this around the old prediction; null: off
+    entropy_coeff: float = at_least(0.0, 0)  # entropy bonus weight
+    vf_coeff: float = at_least(0.5, 0)  # value loss weight
+    num_epochs: int = positive(10)  # passes over each iteration's batch
+    minibatch_size: int = positive(64)  # samples per gradient step
     normalize_advantages: bool = True  # per minibatch, zero mean and unit std
     grad_clip: Optional[float] = 0.5  # max global grad norm
-    lr_schedule: str = "constant"  # constant, or linear decay to 0 over total_steps
-    clip_schedule: str = "constant"  # constant, or linear decay of clip_param to 0 over total_steps
-    adam_eps: float = 1e-5  # Adam epsilon (1e-5 as in the PPO paper's code)
+    lr_schedule: str = one_of("constant", SCHEDULES)  # constant, or linear decay to 0 over total_steps
+    clip_schedule: str = one_of("constant", SCHEDULES)  # constant, or linear decay of clip_param to 0 over total_steps
+    adam_eps: float = positive(1e-5)  # Adam epsilon (1e-5 as in the PPO paper's code)
 
     def checks(self) -> Iterator[Tuple[str, str]]:
         yield from super().checks()
-        yield from _positive(self, "clip_param", "vf_clip_param", "num_epochs", "minibatch_size", "adam_eps")
-        yield from _in_range(self.gae_lambda, "gae_lambda", 0.0, 1.0)
-        if self.entropy_coeff < 0 or self.vf_coeff < 0:
-            yield "entropy_coeff", "entropy_coeff and vf_coeff must be >= 0"
-        yield from _one_of(self.lr_schedule, "lr_schedule", ("constant", "linear"))
-        yield from _one_of(self.clip_schedule, "clip_schedule", ("constant", "linear"))
         if self.minibatch_size > self.train_batch_size:
             yield "minibatch_size", (f"({self.minibatch_size}) must be <= algorithm.train_batch_size "
                                      f"({self.train_batch_size})")

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Iterator, Optional, Tuple
+from typing import ClassVar, Dict, Optional
 
 from rlhydra.config.builder import AlgorithmConfigBuilder
-from rlhydra.config.schema import OffPolicyTrainingConfig, _in_range, _positive
+from rlhydra.config.schema import OffPolicyTrainingConfig, between, positive
 
 
 @dataclass
@@ -17,16 +17,11 @@ class SACTrainingConfig(OffPolicyTrainingConfig):
 
     name: str = "sac"
     lr: float = 3e-4  # Adam learning rate of actor, critics and alpha
-    tau: float = 0.005  # polyak factor of the target critics (1: hard copy)
-    initial_alpha: float = 1.0  # entropy coefficient at the start
+    tau: float = between(0.005, 0.0, 1.0, low_open=True)  # polyak factor of the target critics (1: hard copy)
+    initial_alpha: float = positive(1.0)  # entropy coefficient at the start
     autotune_alpha: bool = True  # learn alpha so the policy entropy tracks target_entropy
     target_entropy: Optional[float] = None  # null: -dim(action space)
-    target_update_interval: int = 1  # gradient steps between target updates
-
-    def checks(self) -> Iterator[Tuple[str, str]]:
-        yield from super().checks()
-        yield from _in_range(self.tau, "tau", 0.0, 1.0)
-        yield from _positive(self, "initial_alpha", "target_update_interval")
+    target_update_interval: int = positive(1)  # gradient steps between target updates
 
 
 class SACConfig(AlgorithmConfigBuilder):
