@@ -5,17 +5,32 @@ import functools
 import math
 import os
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Union
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
+from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.resume import resume_config
 from rlhydra.config.validate import check_hydra_config
-from rlhydra.core.algorithm import EVAL_RETURN, Algorithm
+from rlhydra.core.algorithm import ENV_FAILURES, EVAL_RETURN, Algorithm, log_env_failure
 from rlhydra.core.distributed import is_distributed, launch, launched_rank, learn_on_rank
+from rlhydra.env.env_runner import EnvStepError
+from rlhydra.env.env_runner_group import EnvRunnerError
 from rlhydra.loggers import build_loggers, check_logger_overrides
 from rlhydra.sweep_summary import JobContext, job_context, write_job_result
+
+ERROR_LOG = "error.log"  # in the run folder: the env tracebacks of skipped evaluation rounds and of a fatal env error
+
+
+class EnvFailedError(RuntimeError, CompactHydraException):
+    """Training stopped on an env error it could not recover from; the message says what failed, where, where the
+    traceback is and which checkpoint is kept (Hydra prints it without a traceback)."""
+
+    def __init__(self, message: str, headline: str) -> None:
+        super().__init__(message)
+        self.headline = headline
 
 
 def main(cfg: DictConfig) -> float:
@@ -31,7 +46,8 @@ def main(cfg: DictConfig) -> float:
     except Exception as exc:
         if launched_rank() != 0:
             raise
-        write_job_result(run_dir, job, status="failed", error=f"{type(exc).__name__}: {exc}",
+        error = exc.headline if isinstance(exc, EnvFailedError) else f"{type(exc).__name__}: {exc}"
+        write_job_result(run_dir, job, status="failed", error=error,
                          time_s=round(time.perf_counter() - start, 2))
         raise
     final = float(result.get(EVAL_RETURN, math.nan))
@@ -62,17 +78,58 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
     if is_distributed(config.learner):  # one process per learner device; rank 0 logs and checkpoints
         factory = functools.partial(build_loggers, run_name=job.override_dirname or None, group=job.sweep_name)
         return launch(config, learn_on_rank, config, run_dir, factory)
-    algo = Algorithm.from_checkpoint(config.resume, config) if config.resume else config.build()
-    if config.resume:
-        print(f"rlhydra: resumed {config.resume} at iteration {algo.iteration} ({algo.env_steps:,} env steps)",
-              flush=True)
+    algo: Optional[Algorithm] = None
+    error_log = os.path.join(run_dir, ERROR_LOG)
     try:
+        algo = Algorithm.from_checkpoint(config.resume, config) if config.resume else config.build()
+        if config.resume:
+            print(f"rlhydra: resumed {config.resume} at iteration {algo.iteration} ({algo.env_steps:,} env steps)",
+                  flush=True)
         loggers = build_loggers(config, run_dir, run_name=job.override_dirname or None, group=job.sweep_name)
         try:
             return algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"),
-                              video_dir=os.path.join(run_dir, "videos"))
+                              video_dir=os.path.join(run_dir, "videos"), error_log=error_log)
         finally:
             for logger in loggers:
                 logger.close()
+    except ENV_FAILURES as exc:
+        raise env_failed(exc, algo, config, error_log) from exc
     finally:
-        algo.stop()
+        if algo is not None:
+            algo.stop()
+
+
+def env_failed(exc: Union[EnvStepError, EnvRunnerError], algo: Optional[Algorithm], config: AlgorithmConfig,
+               error_log: str) -> EnvFailedError:
+    """The end of a run whose env failed for good: its traceback appended to `error_log`, and a short message
+    naming the env, what it raised, where, why it was not recovered and the last good checkpoint."""
+    round_or_runner = "evaluation round" if exc.phase == "evaluation" else "runner"
+    if algo is None:
+        when = "while the env runners started"
+    elif exc.phase == "evaluation":
+        when = f"in the evaluation after iteration {algo.iteration} ({algo.env_steps:,} env steps done)"
+    else:
+        when = f"while sampling iteration {algo.iteration + 1} ({algo.env_steps:,} env steps done)"
+    if isinstance(exc, EnvRunnerError):
+        when += f", in {exc.worker}"
+    if exc.step is not None:
+        when += f", after {exc.step:,} env steps of its {round_or_runner}"
+    what = f"{exc.exc_type}: {exc.exc_message}" if exc.exc_type else exc.reason
+    headline = f"env '{exc.env_id or config.env.id}' failed {when}: {what}"
+    if isinstance(exc, EnvRunnerError):
+        why = f"{exc.worker} {exc.reason}"
+    elif exc.phase == "evaluation":
+        why = ("evaluation.restart_failed=false (true retries a failed evaluation round on new envs, then skips it "
+               "and counts it in eval/failed_rounds)")
+    else:
+        why = (f"env_runners.num_env_runners={config.env_runners.num_env_runners} runs the envs in this process, "
+               "where a failed env cannot be restarted; with env_runners.num_env_runners>=1 a failed runner process "
+               "is restarted (env_runners.restart_failed)")
+    checkpoint = algo.last_checkpoint if algo is not None and algo.last_checkpoint else config.resume
+    if checkpoint and os.path.isdir(checkpoint):
+        kept = f"last good checkpoint: {checkpoint} (continue: python train.py resume={checkpoint})"
+    else:
+        kept = "no checkpoint was written before the failure (checkpointing.interval=N saves every N iterations)"
+    logged = log_env_failure(error_log, f"training stopped: {headline}\nnot recovered: {why}", exc)
+    message = (f"rlhydra: training stopped: {headline}\n  not recovered: {why}\n  traceback: {logged}\n  {kept}")
+    return EnvFailedError(message, headline)

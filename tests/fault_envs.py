@@ -1,5 +1,5 @@
 """Fault-injection and odd-space envs for tests: NaN observations, Tuple actions, a short corridor, an env that
-raises, hangs or kills its process on a chosen step."""
+raises, hangs or kills its process on a chosen step, an env that raises at random steps."""
 from __future__ import annotations
 
 import os
@@ -91,3 +91,47 @@ class FaultOnStepEnv(gym.Env):
 
 if "FaultOnStep-v0" not in gym.registry:
     gym.register(id="FaultOnStep-v0", entry_point=FaultOnStepEnv, max_episode_steps=100)
+
+
+class RandomFaultEnv(gym.Env):
+    """CartPole-shaped env with `episode_length`-step episodes that raises with probability `p` on each step. The
+    faults come from its own RNG, seeded with `fault_seed`, its first reset seed and, with `generation_dir`, how
+    many envs first reset with that seed were made before it: a rebuilt env (a restarted runner) draws new faults,
+    as a flaky simulator would, and a rerun of a test draws the same ones."""
+
+    def __init__(self, p: float = 0.01, fault_seed: int = 0, generation_dir: str | None = None,
+                 episode_length: int = 20) -> None:
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.p, self.fault_seed, self.generation_dir = p, fault_seed, generation_dir
+        self.episode_length = episode_length
+        self.faults: np.random.Generator | None = None
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        if self.faults is None:
+            first_seed = seed or 0
+            generation = self._claim_generation(first_seed) if self.generation_dir else 0
+            self.faults = np.random.default_rng([self.fault_seed, first_seed, generation])
+        self.t = 0
+        return np.zeros(4, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        if self.faults.random() < self.p:
+            raise RuntimeError(f"RandomFaultEnv: injected failure at step {self.t} of its episode")
+        return np.zeros(4, np.float32), 1.0, False, self.t >= self.episode_length, {}
+
+    def _claim_generation(self, seed: int) -> int:
+        generation = 0
+        while True:  # O_EXCL: each env, in whichever process, claims its own number
+            try:
+                os.close(os.open(os.path.join(self.generation_dir, f"{seed}_{generation}"), os.O_CREAT | os.O_EXCL))
+                return generation
+            except FileExistsError:
+                generation += 1
+
+
+if "RandomFault-v0" not in gym.registry:
+    gym.register(id="RandomFault-v0", entry_point=RandomFaultEnv, max_episode_steps=1000)

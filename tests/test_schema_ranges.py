@@ -46,6 +46,7 @@ PINNED = {
     "learner.num_nodes": "(0, inf)", "learner.torch_threads": "(0, inf)",
     "evaluation.interval": "[0, inf)", "evaluation.episodes": "(0, inf)", "evaluation.num_envs": "(0, inf)",
     "evaluation.video_format": "{gif, mp4}", "evaluation.video_fps": "(0, inf)",
+    "evaluation.num_env_runners": "[0, inf)", "evaluation.sample_timeout_s": "(0, inf)",
     "reporting.smoothing_episodes": "(0, inf)", "reporting.print_interval_s": "[0, inf)",
     "checkpointing.interval": "[0, inf)", "checkpointing.keep_last": "(0, inf)",
     "logger.wandb.mode": "{online, offline, disabled}",

@@ -87,7 +87,7 @@ def test_check_video_support_names_an_env_that_cannot_render():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"video_format": "avi"}, ("video_format", "must be gif or mp4, got 'avi'")),
+    ({"video_format": "avi"}, ("video_format", "must be one of gif, mp4; got 'avi'")),
     ({"video_fps": 0}, ("video_fps", "must be > 0, got 0")),
 ])
 def test_evaluation_video_settings_are_checked(kwargs, message):

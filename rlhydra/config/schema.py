@@ -215,6 +215,15 @@ class EvaluationConfig(Section):
     video: bool = False  # record one evaluation episode as a video at each evaluation (<run dir>/videos, W&B)
     video_format: str = one_of("gif", ("gif", "mp4"))  # gif (Pillow, no extra dependency) or mp4 (needs pip install 'imageio[ffmpeg]')
     video_fps: int = positive(30)  # frames per second of the video
+    num_env_runners: int = at_least(0, 0)  # 0 evaluates in the main process (fastest); N: in N worker processes sharing num_envs (same results; hangs are caught)
+    restart_failed: bool = True  # rebuild a failed eval env/worker and rerun the round; still failing: skip it (eval/failed_rounds); false: training stops
+    sample_timeout_s: Optional[float] = positive(300.0)  # an evaluation worker silent this long in a round is killed (no timeout in-process); null: no limit
+
+    def checks(self) -> Iterator[Tuple[str, str]]:
+        yield from super().checks()
+        if self.num_env_runners > self.num_envs:
+            yield "num_env_runners", (f"{self.num_env_runners} workers for evaluation.num_envs={self.num_envs} envs: each "
+                                      "worker steps at least one env; lower num_env_runners or raise num_envs")
 
 
 @dataclass

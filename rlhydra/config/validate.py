@@ -135,6 +135,12 @@ def _check_runtime(config: AlgorithmConfig) -> List[str]:
             "runner processes are daemonic and cannot start env processes of their own. Use "
             "env.vectorization_mode=sync (the runners already sample in parallel) or env_runners.num_env_runners=0."
         )
+    if config.evaluation.num_env_runners > 0 and config.env.vectorization_mode == "async":
+        errors.append(
+            f"env.vectorization_mode=async with evaluation.num_env_runners={config.evaluation.num_env_runners}: "
+            "evaluation workers are daemonic and cannot start env processes of their own. Use "
+            "env.vectorization_mode=sync or evaluation.num_env_runners=0."
+        )
     learner = config.learner
     if learner.accelerator in ("cuda", "gpu"):
         import torch

@@ -1,12 +1,16 @@
 """Algorithm: owns the env runners and the learner; `train()` runs one iteration, `learn()` runs many."""
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import inspect
 import math
 import os
 import shutil
+import sys
 import time
+import traceback
 from collections import deque
 from typing import Any, Deque, Dict, Iterable, Optional, Type, Union
 
@@ -26,12 +30,14 @@ from rlhydra.core.torch_settings import TorchSettings
 from rlhydra.connectors.pipeline import build_connectors
 from rlhydra.core.rl_module import TorchRLModule, torch_inference
 from rlhydra.core.rollout import Rollout
-from rlhydra.env.env_runner import EnvRunner
-from rlhydra.env.env_runner_group import EnvRunnerGroup
+from rlhydra.env.env_runner import EnvRunner, EnvStepError
+from rlhydra.env.env_runner_group import MAX_FAILURES_PER_CALL, EnvRunnerError, EnvRunnerGroup
 from rlhydra.env.make import env_spaces
 from rlhydra.env.video import record_episode, write_video
 
 EVAL_RETURN = "eval/episode_return_mean"
+EVAL_FAILED_ROUNDS = "eval/failed_rounds"  # in every evaluation's result; a failed round has no EVAL_RETURN
+ENV_FAILURES = (EnvStepError, EnvRunnerError)  # the user's env failed, in this process or in a runner worker
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs reset with seed + this: episodes the training envs never see
 
 
@@ -74,7 +80,12 @@ class Algorithm:
                 num_envs=rc.num_envs_per_env_runner, seed=self.seed,
                 squashed_actions=self.squashed_actions, share_module=share,
             )
-        self._eval_runner: Optional[EnvRunner] = None
+        self._eval_runner: Optional[EnvRunner] = None  # evaluation in this process, and compute_actions()
+        self._eval_group: Optional[EnvRunnerGroup] = None  # evaluation workers (evaluation.num_env_runners)
+        self.eval_failed_rounds = 0  # evaluation rounds skipped after their env kept failing
+        self.eval_num_restarts = 0  # evaluation envs rebuilt / workers restarted after a fault
+        self.error_log: Optional[str] = None  # where the tracebacks of skipped evaluation rounds go (stderr if None)
+        self.last_checkpoint: Optional[str] = None  # the latest checkpoint save() wrote
         self.iteration = 0
         self.env_steps = 0
         self.episodes = 0
@@ -167,17 +178,26 @@ class Algorithm:
 
         With `video_path` (or `evaluation.video` and a `video_dir`, as train.py sets), the first of those episodes
         is also played on a rendering env and saved there as a video (`eval/video` in the result).
+        An env that keeps failing (see `evaluation.restart_failed`) makes a failed round: its result has
+        `eval/failed_rounds` but no returns, and a warning names the env and where its traceback went.
         """
         ev = self.config.evaluation
         seed = self.config.seed + EVAL_SEED_OFFSET
-        with self.torch_settings:
-            out = self._evaluation_runner().run_episodes(ev.episodes, seed=seed)
+        try:
+            with self.torch_settings:
+                out = self._run_evaluation_episodes(ev.episodes, seed)
+        except ENV_FAILURES as exc:
+            if not ev.restart_failed:
+                raise
+            return self._failed_evaluation(exc)
         returns, lengths = np.asarray(out["episode_returns"]), np.asarray(out["episode_lengths"])
         result: Dict[str, Any] = {
             EVAL_RETURN: float(returns.mean()),
             "eval/episode_return_std": float(returns.std()),
             "eval/episode_length_mean": float(lengths.mean()),
             "eval/episodes": len(returns),
+            EVAL_FAILED_ROUNDS: self.eval_failed_rounds,
+            "eval/num_restarts": self.eval_num_restarts,
         }
         if video_path is None and ev.video and self.video_dir:
             video_path = os.path.join(self.video_dir, f"eval_iter_{self.iteration:06d}.{ev.video_format}")
@@ -185,6 +205,43 @@ class Algorithm:
             frames, _ = record_episode(self.config.env, self.compute_actions, seed)
             result["eval/video"] = write_video(frames, video_path, ev.video_fps)
         return result
+
+    def _run_evaluation_episodes(self, num_episodes: int, seed: int) -> Dict[str, Any]:
+        """One round's episodes, in the evaluation workers or in this process. In this process a round whose env
+        raises is run again on new envs (as a worker is restarted) while `evaluation.restart_failed`, at most
+        MAX_FAILURES_PER_CALL times."""
+        ev = self.config.evaluation
+        if ev.num_env_runners:
+            group = self._evaluation_group()
+            try:
+                return group.run_episodes(num_episodes, seed)
+            except BaseException:
+                self._eval_group = None  # it has stopped its workers; the next round starts new ones
+                raise
+            finally:
+                self.eval_num_restarts += group.num_restarts
+                group.num_restarts = 0
+        tries = 1
+        while True:
+            try:
+                return self._evaluation_runner().run_episodes(num_episodes, seed)
+            except EnvStepError:
+                self._stop_eval_runner()  # its envs may be broken mid-step: the next try or round makes new ones
+                if not ev.restart_failed or tries == MAX_FAILURES_PER_CALL:
+                    raise
+                tries += 1
+                self.eval_num_restarts += 1
+
+    def _failed_evaluation(self, exc: Union[EnvStepError, EnvRunnerError]) -> Dict[str, Any]:
+        """Count a skipped evaluation round, log the env's traceback and say so in one line."""
+        self.eval_failed_rounds += 1
+        where = f"evaluation after iteration {self.iteration}"
+        what = exc.summary if isinstance(exc, EnvRunnerError) else (
+            f"{MAX_FAILURES_PER_CALL} tries on new envs failed; last: {exc.summary}")
+        logged = log_env_failure(self.error_log, f"{where} skipped: {what}", exc)
+        print(f"rlhydra: {where} skipped ({EVAL_FAILED_ROUNDS}={self.eval_failed_rounds}), training continues: "
+              f"{what.splitlines()[0]}. Traceback: {logged}", flush=True)
+        return {EVAL_FAILED_ROUNDS: self.eval_failed_rounds, "eval/num_restarts": self.eval_num_restarts}
 
     def compute_actions(self, observations: Any) -> np.ndarray:
         """Env actions for a batch of raw env observations, as evaluation acts (greedy unless
@@ -197,13 +254,35 @@ class Algorithm:
         ev = self.config.evaluation
         if self._eval_runner is None:
             module = torch_inference(copy.deepcopy(self.learner.raw_module).to("cpu").float())
-            self._eval_runner = EnvRunner(
-                self.config.env, self.config.env_runners, module, num_envs=ev.num_envs,
+            self._eval_runner = EnvRunner(  # with evaluation workers, this one only serves compute_actions()
+                self.config.env, self.config.env_runners, module, num_envs=1 if ev.num_env_runners else ev.num_envs,
                 seed=self.config.seed, explore=not ev.deterministic, squashed_actions=self.squashed_actions,
             )
         self._eval_runner.set_weights(self.learner.get_weights())
         self._eval_runner.set_connector_state(self.env_runner.get_connector_state())
         return self._eval_runner
+
+    def _evaluation_group(self) -> EnvRunnerGroup:
+        """The evaluation workers (started on first use, and again after a round that stopped them), up to date."""
+        ev = self.config.evaluation
+        if self._eval_group is None:
+            runner_config = dataclasses.replace(self.config.env_runners, num_env_runners=ev.num_env_runners,
+                                                restart_failed=ev.restart_failed, sample_timeout_s=ev.sample_timeout_s)
+            per_worker = [len(block) for block in np.array_split(np.arange(ev.num_envs), ev.num_env_runners)]
+            self._eval_group = EnvRunnerGroup(
+                self.config.env, runner_config, copy.deepcopy(self.learner.raw_module).to("cpu").float(),
+                num_envs=per_worker, seed=self.config.seed + EVAL_SEED_OFFSET, squashed_actions=self.squashed_actions,
+                explore=not ev.deterministic, evaluation=True,
+            )
+        self._eval_group.set_weights(self.learner.get_weights())
+        self._eval_group.set_connector_state(self.env_runner.get_connector_state())
+        return self._eval_group
+
+    def _stop_eval_runner(self) -> None:
+        runner, self._eval_runner = self._eval_runner, None
+        if runner is not None:
+            with contextlib.suppress(Exception):  # a failed env may fail to close too
+                runner.stop()
 
     # ---- the whole run -------------------------------------------------------------------------
     def learn(
@@ -213,13 +292,16 @@ class Algorithm:
         loggers: Iterable[Any] = (),
         checkpoint_dir: Optional[str] = None,
         video_dir: Optional[str] = None,
+        error_log: Optional[str] = None,
     ) -> Dict[str, Any]:
         """Train until `total_steps` env steps (or `evaluation.stop_at_return`); log, checkpoint; last result.
 
-        `video_dir`: where evaluation videos go when `evaluation.video` is on.
+        `video_dir`: where evaluation videos go when `evaluation.video` is on. `error_log`: the file the env
+        tracebacks of skipped evaluation rounds are appended to (stderr when not given).
         """
         total = total_steps or self.config.total_steps
         self.video_dir = video_dir or self.video_dir
+        self.error_log = error_log or self.error_log
         ev, ck = self.config.evaluation, self.config.checkpointing
         loggers = list(loggers)
         result: Dict[str, Any] = {}
@@ -229,7 +311,7 @@ class Algorithm:
             while self.env_steps < total:
                 result = self.train()
                 finished = self.env_steps >= total
-                if finished and ev.final and EVAL_RETURN not in result:
+                if finished and ev.final and EVAL_FAILED_ROUNDS not in result:  # not evaluated (or failed) yet
                     result.update(self.evaluate())
                 reached = ev.stop_at_return is not None and result.get(EVAL_RETURN, -math.inf) >= ev.stop_at_return
                 if (finished or reached or signals.requested) and checkpoint_dir and ck.save_final:
@@ -297,7 +379,8 @@ class Algorithm:
 
     def save(self, path: str) -> str:
         """Write a checkpoint directory (atomically) and return its path."""
-        return save_checkpoint(self, path)
+        self.last_checkpoint = save_checkpoint(self, path)
+        return self.last_checkpoint
 
     def restore(self, path: str) -> None:
         """Load a checkpoint written by `save()` into this algorithm (built for the same spaces)."""
@@ -319,10 +402,10 @@ class Algorithm:
 
     def stop(self) -> None:
         """Close envs and stop runner processes (idempotent)."""
-        for runner in (self.env_runner, self._eval_runner):
+        for runner in (self.env_runner, self._eval_runner, self._eval_group):
             if runner is not None:
                 runner.stop()
-        self._eval_runner = None
+        self._eval_runner = self._eval_group = None
 
     def __enter__(self) -> "Algorithm":
         return self
@@ -338,6 +421,20 @@ def module_observation_space(config: AlgorithmConfig, env_observation_space: Any
                                       "env_runners.env_to_module_connectors"):
         space = connector.transform_space(space)
     return space
+
+
+def log_env_failure(path: Optional[str], headline: str, exc: BaseException) -> str:
+    """Append `headline` and `exc`'s traceback (with the env's own, from this process or the worker) to the
+    file `path`, or write them to stderr when it is None; returns where they went."""
+    text = (f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} {headline}\n"
+            f"{''.join(traceback.format_exception(exc))}\n")
+    if path is None:
+        sys.stderr.write(text)
+        return "stderr"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+    return path
 
 
 def _mean(values: Deque[float]) -> Optional[float]:

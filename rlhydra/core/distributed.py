@@ -95,7 +95,8 @@ def learn_on_rank(fabric: Any, config: AlgorithmConfig, run_dir: str | None, log
     loggers = loggers_factory(config, run_dir) if (rank0 and loggers_factory and run_dir) else []
     try:
         out = (lambda name: os.path.join(run_dir, name)) if (rank0 and run_dir) else (lambda name: None)
-        result = algo.learn(loggers=loggers, checkpoint_dir=out("checkpoints"), video_dir=out("videos"))
+        result = algo.learn(loggers=loggers, checkpoint_dir=out("checkpoints"), video_dir=out("videos"),
+                            error_log=out("error.log"))
     finally:
         algo.stop()
         for logger in loggers:

@@ -1,7 +1,8 @@
 """EnvRunner: steps one Gymnasium vector env with an inference-only module copy, one batched forward per step."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+import traceback
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import gymnasium as gym
 import numpy as np
@@ -36,6 +37,27 @@ def build_runner_connectors(
     for connector in build_connectors(rc.module_to_env_connectors, "env_runners.module_to_env_connectors"):
         module_to_env.append(connector)
     return env_to_module, module_to_env
+
+
+class EnvStepError(RuntimeError):
+    """The env raised in reset() or step(): names the env, the phase and the step, and keeps the env's traceback."""
+
+    worker_index = None  # an in-process runner's error; EnvRunnerError is a worker's
+
+    def __init__(self, env_id: str, phase: str, step: int, exc: BaseException) -> None:
+        self.env_id, self.phase, self.step = env_id, phase, step
+        self.exc_type, self.exc_message = type(exc).__name__, str(exc)
+        self.traceback_text = "".join(traceback.format_exception(exc))
+        self.summary = (f"env '{env_id}' raised {self.exc_type}: {self.exc_message} (during {phase}, after {step:,} "
+                        f"env steps of its {'evaluation round' if phase == 'evaluation' else 'runner'})")
+        super().__init__(self.summary)
+
+
+def episode_quotas(num_episodes: int, num_envs: int) -> np.ndarray:
+    """Episodes per env when `num_episodes` are spread over `num_envs` envs (the first ones get one more)."""
+    quotas = np.full(num_envs, num_episodes // num_envs)
+    quotas[: num_episodes % num_envs] += 1
+    return quotas
 
 
 class EnvRunner:
@@ -78,7 +100,7 @@ class EnvRunner:
         `random_actions` acts uniformly at random instead of with the module (off-policy warm-up).
         """
         if self._obs is None:
-            raw, _ = self.env.reset(seed=self.seed)
+            raw = self._reset(self.seed, "sampling", self.env_steps)
             self.env.action_space.seed(self.seed)
             self._obs = self._process(raw, update=True)
         if self._reset_noise is not None and not random_actions:
@@ -97,7 +119,10 @@ class EnvRunner:
         for t in range(num_t):
             obs_buf[t] = self._obs.numpy()
             out = self._random_act() if random_actions else self._act(self._obs)
-            raw, rewards, terminated, truncated, info = self.env.step(out[C.ENV_ACTIONS])
+            try:  # free unless it raises (Python >= 3.11)
+                raw, rewards, terminated, truncated, info = self.env.step(out[C.ENV_ACTIONS])
+            except Exception as exc:
+                raise EnvStepError(self.env_id, "sampling", self.env_steps + t * num_envs, exc) from exc
             self._obs = self._process(raw, update=True)
             next_buf[t] = self._obs.numpy()
             done = terminated | truncated
@@ -126,30 +151,35 @@ class EnvRunner:
         return Rollout(data, returns, lengths)
 
     # ---- evaluation ----------------------------------------------------------------------------
-    def run_episodes(self, num_episodes: int, seed: int) -> Dict[str, Any]:
-        """Exactly `num_episodes` whole episodes from a fresh reset with `seed` (spread over the envs)."""
-        quota = np.full(self.num_envs, num_episodes // self.num_envs)
-        quota[: num_episodes % self.num_envs] += 1
+    def run_episodes(self, num_episodes: Union[int, Sequence[int]], seed: int) -> Dict[str, Any]:
+        """Whole episodes from a fresh reset with `seed`: `num_episodes` spread over the envs (see episode_quotas),
+        or a sequence with each env's count. Returned env by env, each env's in the order they ended."""
+        quota = episode_quotas(num_episodes, self.num_envs) if np.isscalar(num_episodes) else np.asarray(num_episodes)
         finished = np.zeros(self.num_envs, np.int64)
         ep_return = np.zeros(self.num_envs, np.float64)
         ep_length = np.zeros(self.num_envs, np.int64)
-        returns: List[float] = []
-        lengths: List[int] = []
-        raw, _ = self.env.reset(seed=seed)
-        obs = self._process(raw, update=False)
+        done_returns: List[List[float]] = [[] for _ in range(self.num_envs)]
+        done_lengths: List[List[int]] = [[] for _ in range(self.num_envs)]
+        obs = self._process(self._reset(seed, "evaluation", 0), update=False)
+        t = 0
         while (finished < quota).any():
             out = self._act(obs)
-            raw, rewards, terminated, truncated, _ = self.env.step(out[C.ENV_ACTIONS])
+            try:
+                raw, rewards, terminated, truncated, _ = self.env.step(out[C.ENV_ACTIONS])
+            except Exception as exc:
+                raise EnvStepError(self.env_id, "evaluation", t * self.num_envs, exc) from exc
+            t += 1
             obs = self._process(raw, update=False)
             ep_return += rewards
             ep_length += 1
             for i in np.flatnonzero(terminated | truncated):
                 if finished[i] < quota[i]:
-                    returns.append(float(ep_return[i]))
-                    lengths.append(int(ep_length[i]))
+                    done_returns[i].append(float(ep_return[i]))
+                    done_lengths[i].append(int(ep_length[i]))
                     finished[i] += 1
                 ep_return[i], ep_length[i] = 0.0, 0
-        return {"episode_returns": returns, "episode_lengths": lengths}
+        return {"episode_returns": [r for env in done_returns for r in env],
+                "episode_lengths": [n for env in done_lengths for n in env]}
 
     def compute_actions(self, observations: Any) -> np.ndarray:
         """Env actions for a batch of raw observations (no statistics updated, no env stepped)."""
@@ -203,7 +233,7 @@ class EnvRunner:
             self._ep_return[:] = state["episode_returns"].numpy()
             self._ep_length[:] = state["episode_lengths"].numpy()
             return None
-        raw, _ = self.env.reset(seed=self.seed + self.env_steps)
+        raw = self._reset(self.seed + self.env_steps, "sampling", self.env_steps)
         self._obs = self._process(raw, update=False)
         self._ep_return[:], self._ep_length[:] = 0.0, 0
         return not_exact
@@ -212,6 +242,12 @@ class EnvRunner:
         self.env.close()
 
     # ---- helpers -------------------------------------------------------------------------------
+    def _reset(self, seed: int, phase: str, step: int) -> Any:
+        try:
+            return self.env.reset(seed=seed)[0]
+        except Exception as exc:
+            raise EnvStepError(self.env_id, phase, step, exc) from exc
+
     def _process(self, raw_obs: np.ndarray, *, update: bool) -> torch.Tensor:
         return self.env_to_module({C.OBS: raw_obs}, update=update)[C.OBS]
 

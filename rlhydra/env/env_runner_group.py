@@ -19,6 +19,12 @@ Design, in short:
 - Faults: a worker whose env raises, that dies, or that stays silent for `sample_timeout_s`, is killed and
   restarted (`restart_failed`), and the request is sent again, so sample() still returns the requested
   steps. Otherwise EnvRunnerError names the worker and carries the env's exception and traceback.
+- Evaluation: with `evaluation.num_env_runners` >= 1 the Algorithm runs its evaluation episodes in a second group
+  (`evaluation=True`): an "episodes" request carries the weights, the merged connector state, the seed and each
+  env's episode count; the evaluation envs are split into contiguous blocks, one per worker, each reset as those
+  envs of one in-process runner would be, so the results equal in-process evaluation. The same restarts and
+  timeout apply (`evaluation.restart_failed`, `evaluation.sample_timeout_s`): a restarted worker replays the
+  round's episodes from their seed.
 - No orphans: workers are daemonic and ignore SIGINT (the parent gets Ctrl-C and stops them); sample()
   stops the group before re-raising any exception; stop(), garbage collection and interpreter exit
   (weakref.finalize) terminate and join them; a worker also exits when its pipe closes.
@@ -34,7 +40,7 @@ import traceback
 import weakref
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -44,7 +50,7 @@ from rlhydra.connectors.env_to_module import NormalizeObservations
 from rlhydra.core.rl_module import TorchRLModule
 from rlhydra.core.rng import rng_state, set_rng_state
 from rlhydra.core.rollout import Rollout
-from rlhydra.env.env_runner import EnvRunner
+from rlhydra.env.env_runner import EnvRunner, EnvStepError, episode_quotas
 
 WORKER_SEED_STRIDE = 10_000  # worker i: seed + 10_000 * (i + 1)
 MAX_FAILURES_PER_CALL = 3  # a worker failing this often within one call is not restarted again: the fault is not transient
@@ -56,16 +62,36 @@ SIGNAL_CHECK_S = 0.5
 
 
 class EnvRunnerError(RuntimeError):
-    """A runner process failed; names the worker and carries the env's exception type, message and traceback."""
+    """A runner process failed; names the worker and carries the env's exception type, message and traceback.
+
+    `phase` is "sampling" or "evaluation"; `step` (when the env raised in reset/step) counts the env steps of the
+    worker's runner (sampling) or of the evaluation round before the failing one.
+    """
 
     def __init__(self, worker_index: int, reason: str, exc_type: str = "", exc_message: str = "",
-                 traceback_text: str = "") -> None:
+                 traceback_text: str = "", *, env_id: str = "", phase: str = "sampling",
+                 step: Optional[int] = None) -> None:
         self.worker_index, self.reason = worker_index, reason
         self.exc_type, self.exc_message, self.traceback_text = exc_type, exc_message, traceback_text
-        text = f"env runner worker {worker_index} {reason}"
+        self.env_id, self.phase, self.step = env_id, phase, step
+        self.worker = f"{'evaluation' if phase == 'evaluation' else 'env runner'} worker {worker_index}"
+        text = f"{self.worker} {reason}"
         if exc_type:
-            text += f": {exc_type}: {exc_message}\n\nTraceback in the worker:\n{traceback_text}"
+            text += f": {exc_type}: {exc_message}"
+        where = [f"env '{env_id}'"] if env_id else []
+        if step is not None:
+            where.append(f"after {step:,} env steps of its {'evaluation round' if phase == 'evaluation' else 'runner'}")
+        if where:
+            text += f" ({', '.join(where)})"
+        self.summary = text  # one line (unless the env's message has several), no traceback
+        if exc_type:
+            text += f"\n\nTraceback in the worker:\n{traceback_text}"
         super().__init__(text)
+
+    def again(self, reason: str) -> "EnvRunnerError":
+        """The same failure with another `reason` (why it was not recovered)."""
+        return EnvRunnerError(self.worker_index, reason, self.exc_type, self.exc_message, self.traceback_text,
+                              env_id=self.env_id, phase=self.phase, step=self.step)
 
 
 class EnvRunnerGroup:
@@ -79,19 +105,26 @@ class EnvRunnerGroup:
         runner_config: EnvRunnersConfig,
         module: TorchRLModule,
         *,
-        num_envs: int,
+        num_envs: Union[int, Sequence[int]],
         seed: int,
         squashed_actions: bool = False,
+        explore: bool = True,
+        evaluation: bool = False,
     ) -> None:
+        """`num_envs`: envs per worker, or each worker's. `evaluation`: an evaluation group (its errors, worker
+        names and messages say so; give it the `evaluation` settings in `runner_config`)."""
         self.num_workers = runner_config.num_env_runners
-        self.num_envs = num_envs * self.num_workers  # all envs of all workers: a rollout's env axis
+        self._num_envs = [num_envs] * self.num_workers if isinstance(num_envs, int) else list(num_envs)
+        self.num_envs = sum(self._num_envs)  # all envs of all workers: a rollout's env axis
         self.seed = seed
+        self.env_id = env_config.id
+        self.phase, self.config_key = ("evaluation", "evaluation") if evaluation else ("sampling", "env_runners")
         self.restart_failed = runner_config.restart_failed
         self.timeout_s = runner_config.sample_timeout_s
         self.num_restarts = 0
         self.env_steps = 0
         self._context = multiprocessing.get_context(runner_config.start_method)
-        self._worker_args = (env_config, runner_config, module, num_envs, squashed_actions)
+        self._worker_args = (env_config, runner_config, module, squashed_actions, explore)
         self._processes: List[Optional[BaseProcess]] = [None] * self.num_workers
         self._conns: List[Optional[Connection]] = [None] * self.num_workers
         self._weights: Optional[Dict[str, np.ndarray]] = None  # the latest set_weights(), as numpy
@@ -110,18 +143,22 @@ class EnvRunnerGroup:
     # ---- the EnvRunner interface ---------------------------------------------------------------
     def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:
         """`num_steps_per_env` vector steps of every worker's envs, sampled in parallel, joined along the env axis."""
-        if not self._finalizer.alive:
-            raise RuntimeError("this EnvRunnerGroup is stopped; build a new one (or a new Algorithm)")
-        try:
-            replies = self._run_all(("sample", num_steps_per_env, random_actions), "ok")
-        except BaseException:  # an error or Ctrl-C leaves workers mid-request: stop them all
-            self._abort()
-            raise
+        replies = self._call(("sample", num_steps_per_env, random_actions), "ok")
         base = self._connector_state
         self._connector_state = merge_connector_states(base, [reply[2] for reply in replies])
         rollout = Rollout.concat([reply[1] for reply in replies])
         self.env_steps += rollout.num_steps
         return rollout
+
+    def run_episodes(self, num_episodes: int, seed: int) -> Dict[str, Any]:
+        """As EnvRunner.run_episodes on all the workers' envs together: each worker runs its block of the envs."""
+        quotas = episode_quotas(num_episodes, self.num_envs)
+        starts = np.cumsum([0, *self._num_envs[:-1]])
+        requests = [("episodes", quotas[start:start + n].tolist(), seed + int(start))
+                    for start, n in zip(starts, self._num_envs)]
+        replies = self._call(requests, "episodes")
+        return {key: [value for reply in replies for value in reply[1][key]]
+                for key in ("episode_returns", "episode_lengths")}
 
     def set_weights(self, weights: Dict[str, torch.Tensor]) -> None:
         """Keep the weights; each worker gets them with its next request (once per call, however many samples)."""
@@ -164,6 +201,16 @@ class EnvRunnerGroup:
         return [None if p is None else p.pid for p in self._processes]
 
     # ---- requests and faults -------------------------------------------------------------------
+    def _call(self, request: Union[Request, List[Request]], expect: str) -> List[Tuple[Any, ...]]:
+        """_run_all() for a request that runs the envs; any exception stops the group first."""
+        if not self._finalizer.alive:
+            raise RuntimeError("this EnvRunnerGroup is stopped; build a new one (or a new Algorithm)")
+        try:
+            return self._run_all(request, expect)
+        except BaseException:  # an error or Ctrl-C leaves workers mid-request: stop them all
+            self._abort()
+            raise
+
     def _run_all(self, request: Union[None, Request, List[Request]], expect: str) -> List[Tuple[Any, ...]]:
         """Send `request` (or request i to worker i) to every worker and wait, in parallel, for each one's reply
         of kind `expect`."""
@@ -193,8 +240,8 @@ class EnvRunnerGroup:
                     if message is not None and message[0] == expect:
                         replies[i] = message
                 elif time.monotonic() >= deadlines[i]:
-                    failure = EnvRunnerError(i, f"sent nothing for env_runners.sample_timeout_s={self.timeout_s} s "
-                                                "(a hung env?) and was killed")
+                    failure = self._error(i, f"sent nothing for {self.config_key}.sample_timeout_s={self.timeout_s} s "
+                                             "(a hung env?) and was killed")
                 if failure is not None:
                     failures[i] += 1
                     self._restart(i, failure, failures[i])
@@ -217,24 +264,27 @@ class EnvRunnerGroup:
             if self._conns[index].poll():
                 message = _recv(self._conns[index])
                 if message[0] == "error":
-                    _, exc_type, exc_message, text = message
-                    return None, EnvRunnerError(index, "raised an exception", exc_type, exc_message, text)
+                    _, exc_type, exc_message, text, step = message
+                    return None, self._error(index, "raised an exception", exc_type, exc_message, text, step)
                 return message, None
         except (EOFError, OSError):
             pass  # its end of the pipe closed: it died
         process = self._processes[index]
         process.join(STOP_GRACE_S)
-        return None, EnvRunnerError(index, f"died (exit code {process.exitcode})")
+        return None, self._error(index, f"died (exit code {process.exitcode})")
+
+    def _error(self, index: int, reason: str, exc_type: str = "", exc_message: str = "", traceback_text: str = "",
+               step: Optional[int] = None) -> EnvRunnerError:
+        return EnvRunnerError(index, reason, exc_type, exc_message, traceback_text, env_id=self.env_id,
+                              phase=self.phase, step=step)
 
     def _restart(self, index: int, failure: EnvRunnerError, failures: int) -> None:
         """Kill worker `index` and start a fresh one, or raise `failure` when restarts are off or it keeps failing."""
         self._kill(index)
         if not self.restart_failed:
-            raise EnvRunnerError(failure.worker_index, failure.reason + " (env_runners.restart_failed=false)",
-                                 failure.exc_type, failure.exc_message, failure.traceback_text)
+            raise failure.again(f"{failure.reason} ({self.config_key}.restart_failed=false)")
         if failures >= MAX_FAILURES_PER_CALL:
-            raise EnvRunnerError(failure.worker_index, f"failed {failures} times in a row; last: {failure.reason}",
-                                 failure.exc_type, failure.exc_message, failure.traceback_text)
+            raise failure.again(f"failed {failures} times in a row; last: {failure.reason}")
         self.num_restarts += 1
         self._weights_sent[index] = self._weights is None
         self._start(index)
@@ -244,11 +294,13 @@ class EnvRunnerGroup:
         # A forked child inherits the parent's pipe ends (its own too); it closes them, so that it sees EOF when
         # the parent dies. Spawned children inherit none.
         inherited = [c for c in [*self._conns, parent_end] if c is not None and not c.closed]
-        env_config, runner_config, module, num_envs, squashed = self._worker_args
+        env_config, runner_config, module, squashed, explore = self._worker_args
         process = self._context.Process(
-            target=_worker_main, name=f"rlhydra-env-runner-{index}", daemon=True,
+            target=_worker_main, name=f"rlhydra-{'eval' if self.phase == 'evaluation' else 'env'}-runner-{index}",
+            daemon=True,
             args=(child_end, inherited if self._context.get_start_method() == "fork" else [], env_config,
-                  runner_config, module, num_envs, self.seed + WORKER_SEED_STRIDE * (index + 1), squashed),
+                  runner_config, module, self._num_envs[index], self.seed + WORKER_SEED_STRIDE * (index + 1),
+                  squashed, explore),
         )
         process.start()
         child_end.close()  # only the worker holds it now, so its death closes the pipe
@@ -278,8 +330,8 @@ def merge_connector_states(base: Dict[str, Any], states: List[Dict[str, Any]]) -
 
 
 def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvConfig, runner_config: EnvRunnersConfig,
-                 module: TorchRLModule, num_envs: int, seed: int, squashed_actions: bool) -> None:
-    """A worker's life: build the EnvRunner, then answer sample requests until told to stop or the pipe closes."""
+                 module: TorchRLModule, num_envs: int, seed: int, squashed_actions: bool, explore: bool) -> None:
+    """A worker's life: build the EnvRunner, then answer requests until told to stop or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops the workers
     for parent_end in inherited:
         parent_end.close()
@@ -288,7 +340,7 @@ def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvC
     np.random.seed(seed % 2**32)
     runner = None
     try:
-        runner = EnvRunner(env_config, runner_config, module, num_envs=num_envs, seed=seed,
+        runner = EnvRunner(env_config, runner_config, module, num_envs=num_envs, seed=seed, explore=explore,
                            squashed_actions=squashed_actions)
         _send(conn, ("ready", _to_numpy(runner.get_connector_state()), runner.module_to_env.get_state()))
         while True:
@@ -305,14 +357,20 @@ def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvC
             if kind == "sample":
                 rollout = runner.sample(args[0], random_actions=args[1])
                 _send(conn, ("ok", rollout, _to_numpy(runner.get_connector_state())))
+            elif kind == "episodes":
+                _send(conn, ("episodes", runner.run_episodes(args[0], seed=args[1])))
             elif kind == "get_state":
                 _send(conn, ("state", {"runner": runner.get_state(), "rng": rng_state()}))
             elif kind == "set_state":
                 set_rng_state(args[0]["rng"])
                 _send(conn, ("state_set", runner.set_state(args[0]["runner"])))
     except Exception as exc:  # reported to the parent, which restarts this worker or raises EnvRunnerError
+        if isinstance(exc, EnvStepError):  # the env's own exception, and where it raised
+            error = ("error", exc.exc_type, exc.exc_message, exc.traceback_text, exc.step)
+        else:
+            error = ("error", type(exc).__name__, str(exc), traceback.format_exc(), None)
         try:
-            _send(conn, ("error", type(exc).__name__, str(exc), traceback.format_exc()))
+            _send(conn, error)
         except OSError:
             pass
     finally:
