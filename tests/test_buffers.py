@@ -366,3 +366,48 @@ def test_buffer_selectable_by_hydra_target():
     cfg = {"_target_": "rlhydra.buffers.PrioritizedReplayBuffer", "capacity": 100, "n_step": 3, "alpha": 0.5}
     buf = instantiate(cfg)
     assert isinstance(buf, PrioritizedReplayBuffer) and buf.n_step == 3 and buf.alpha == 0.5
+
+
+def test_per_priorities_are_abs_td_plus_eps_to_the_alpha():
+    buf = filled_per(alpha=0.5, eps=0.01)
+    td = np.array([0.0, -0.99, 3.99, -8.99])
+    buf.update_priorities(np.arange(4), td)
+    np.testing.assert_allclose(buf.tree.priorities[:4], [0.1, 1.0, 2.0, 3.0], rtol=1e-12,
+                               err_msg="priority = (|td| + eps) ** alpha")
+    assert buf.max_priority == pytest.approx(3.0)
+
+
+def test_per_max_priority_is_a_running_maximum_over_updates():
+    buf = filled_per(alpha=1.0, eps=0.0)
+    buf.update_priorities([2], [5.0])
+    buf.update_priorities([3], [0.5])  # a later, smaller update does not lower the maximum
+    assert buf.max_priority == 5.0
+    buf.add(make_stream(np.random.default_rng(1), 1, 1))  # overwrites slot 0
+    assert buf.tree.priorities[0] == 5.0
+
+
+def test_per_first_sample_uses_beta_start_and_beta_anneals_per_sample_call():
+    buf = filled_per(alpha=1.0, eps=0.0, beta_start=0.2, beta_anneal_steps=2)
+    p = np.arange(1.0, 11.0)
+    buf.update_priorities(np.arange(10), p)
+    for beta in (0.2, 0.6, 1.0, 1.0):
+        batch = buf.sample(256)
+        idx = batch["indices"].numpy()
+        np.testing.assert_allclose(batch["weights"].numpy(), (p[idx] / p.min()) ** -beta, rtol=1e-6,
+                                   err_msg=f"weights of this sample use beta={beta}")
+
+
+def test_per_beta_is_one_without_annealing_steps():
+    assert filled_per(beta_start=0.4, beta_anneal_steps=0).beta == 1.0
+
+
+def test_per_stale_indices_are_not_reprioritised_after_overwrite():
+    buf = PrioritizedReplayBuffer(capacity=10, n_step=3, seed=0)
+    buf.setup(OBS_SPACE, ACT_SPACE, num_envs=1)
+    buf.add(make_stream(np.random.default_rng(0), 10, 1, p_term=0.0, p_trunc=0.0))
+    stale = np.arange(10)  # e.g. indices of a batch sampled before the next add
+    buf.add(make_stream(np.random.default_rng(1), 2, 1, p_term=0.0, p_trunc=0.0))  # rows 0, 1: windows incomplete
+    buf.update_priorities(stale, np.full(10, 4.0))
+    np.testing.assert_array_equal(buf.tree.priorities > 0, buf.is_sampleable(np.arange(10)))
+    assert buf.tree.priorities[0] == buf.tree.priorities[1] == 0.0, "incomplete windows must stay unsampleable"
+    assert set(buf.sample(2000)["indices"].numpy().tolist()) <= set(np.flatnonzero(buf.is_sampleable(np.arange(10))))

@@ -42,6 +42,7 @@ def test_train_leaves_config_metrics_and_checkpoint(tmp_path):
     assert meta["counters"]["iteration"] == best["iteration"]  # the best evaluation's iteration, kept apart
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_from_the_command_line(tmp_path):
     runs = []
     for name in ("a", "b"):

@@ -72,6 +72,7 @@ def test_building_a_multi_device_algorithm_directly_points_to_the_launcher():
         PPOConfig().environment("CartPole-v1").learners(num_learners=2).build()
 
 
+@pytest.mark.slow
 def test_multirun_with_two_learners_runs_each_job_once(tmp_path):
     proc = subprocess.run(
         [sys.executable, "train.py", "-m", "learner.devices=2", "seed=0,1", "total_steps=512",

@@ -79,3 +79,62 @@ def test_rollout_is_cut_into_episodes_at_ends():
     first = episodes[0]
     assert first.obs[-1, 0] == next_obs[2, 0, 0]  # the real final observation, not the reset one
     assert sum(len(e) for e in episodes) == Rollout(data).num_steps
+
+
+def test_slices_keep_one_info_per_observation_and_extras_aligned_with_actions():
+    ep = make_episode(10, truncated=True)
+    ep.finalize()
+    assert len(ep.infos) == len(ep.obs) == 11
+    for piece in (ep[:4], ep[4:], ep[2:7]):
+        assert len(piece.infos) == len(piece.obs) == len(piece) + 1
+        assert len(piece.extra["logp"]) == len(piece.actions) == len(piece)
+    np.testing.assert_allclose(ep[2:5].extra["logp"], [-0.3, -0.4, -0.5])
+    joined = ep[:4].concat(ep[4:])
+    assert len(joined.infos) == len(joined.obs), "concat drops the second piece's duplicated first info"
+
+
+def test_only_a_slice_reaching_the_last_step_keeps_the_episode_end():
+    ep = make_episode(10, terminated=True).finalize()
+    assert not ep[:9].is_done and not ep[3:9].is_done
+    assert ep[9:].terminated and ep[:].terminated and not ep[:].truncated
+
+
+def test_concat_takes_the_end_flags_of_the_second_piece():
+    ep = make_episode(6, truncated=True).finalize()
+    joined = ep[:2].concat(ep[2:])
+    assert joined.truncated and not joined.terminated and len(joined) == 6
+    assert joined.get_return() == ep.get_return() == 21.0
+
+
+def make_rollout(num_t: int, num_envs: int, offset: float = 0.0, returns=(), lengths=()) -> Rollout:
+    """A rollout whose obs and rewards encode (t, env) + offset, with no episode ends."""
+    t, env = np.meshgrid(np.arange(num_t), np.arange(num_envs), indexing="ij")
+    code = (10 * t + env + offset).astype(np.float32)
+    no_end = np.zeros((num_t, num_envs), bool)
+    data = {C.OBS: code[..., None], C.NEXT_OBS: code[..., None] + 0.5, C.ACTIONS: np.zeros((num_t, num_envs)),
+            C.REWARDS: code, C.TERMINATED: no_end, C.TRUNCATED: no_end.copy()}
+    return Rollout(data, list(returns), list(lengths))
+
+
+def test_rollout_concat_puts_runners_side_by_side_with_their_episode_stats():
+    first = make_rollout(4, 2, returns=[1.0], lengths=[3])
+    second = make_rollout(4, 3, offset=100.0, returns=[2.0, 5.0], lengths=[7, 9])
+    joined = Rollout.concat([first, second])
+    assert joined[C.OBS].shape == (4, 5, 1) and joined.num_steps == 20
+    np.testing.assert_array_equal(joined[C.REWARDS][:, :2], first[C.REWARDS])
+    np.testing.assert_array_equal(joined[C.REWARDS][:, 2:], second[C.REWARDS])
+    assert joined.episode_returns == [1.0, 2.0, 5.0]
+    assert joined.episode_lengths == [3, 7, 9]
+
+
+def test_rollout_episode_ending_on_the_last_step_yields_no_empty_piece():
+    rollout = make_rollout(4, 2)
+    rollout[C.TERMINATED][3, 0] = True  # ends exactly at the last step
+    rollout[C.TRUNCATED][1, 1] = True
+    rollout[C.TERMINATED][3, 1] = True
+    rollout[C.TRUNCATED][3, 1] = True  # both flags: it counts as terminated
+    episodes = list(rollout.episodes())
+    assert [len(e) for e in episodes] == [4, 2, 2]
+    assert [(e.terminated, e.truncated) for e in episodes] == [(True, False), (False, True), (True, False)]
+    np.testing.assert_array_equal(episodes[2].obs[:, 0], [20 + 1, 30 + 1, 30 + 1 + 0.5])
+    np.testing.assert_array_equal(episodes[2].rewards, [21, 31])

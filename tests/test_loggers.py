@@ -146,6 +146,7 @@ def read_wandb_run(path: str) -> Dict[str, object]:
     return out
 
 
+@pytest.mark.slow
 def test_multirun_jobs_are_separate_offline_wandb_runs_in_one_group(no_wandb_credentials):
     sweep_dir = no_wandb_credentials / "sweep"
     proc = subprocess.run(

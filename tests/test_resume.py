@@ -113,6 +113,7 @@ def metrics(run_dir):
     (["algorithm=dqn", "~tuned", "buffer=prioritized", "algorithm.n_step=3", "algorithm.learning_starts=100",
       "algorithm.steps_per_iteration=128", "total_steps=768", "module.hidden_sizes=[16,16]"], 384),
 ], ids=["ppo", "dqn"])
+@pytest.mark.slow
 def test_resume_from_the_command_line_continues_the_run_exactly(args, steps, tmp_path):
     common = [*args, "evaluation.interval=2", "evaluation.episodes=2", "logger=jsonl"]
     first, second = tmp_path / "first", tmp_path / "second"

@@ -49,6 +49,7 @@ def test_multirun_summary_lists_every_job_with_its_final_return(tmp_path):
     assert f"Best: job {best['job']} " in summary
 
 
+@pytest.mark.slow
 def test_optuna_tpe_sweep_survives_failed_trials(tmp_path):
     """sweeps/tpe.yaml with 3 short trials; gamma > 1 makes (seeded) trials 0 and 1 fail, and the sweep goes on."""
     sweep_dir = tmp_path / "tpe"

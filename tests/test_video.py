@@ -115,6 +115,7 @@ def test_wandb_logs_the_eval_video_offline(no_wandb_credentials, cartpole_frames
 
 
 # ---- from the command line ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_train_py_writes_an_eval_video_per_evaluation(tmp_path):
     import json
 
