@@ -1,2 +1,1 @@
-"""Algorithms; importing this package registers each of them."""
-from rlhydra.algorithms import dqn, ppo, sac  # noqa: F401
+"""Built-in algorithms: each subpackage <name>/ is found by name (rlhydra.config.registry); there is no list."""

@@ -1,10 +1,30 @@
-"""Registry of algorithms: each algorithm package registers its config, its Algorithm class and its module."""
+"""Registry of algorithms, open by name: a folder under rlhydra/algorithms/, or a package's entry point.
+
+An algorithm `<name>` is found, with no list to extend, as
+
+- the subpackage `rlhydra.algorithms.<name>` (its YAML: conf/algorithm/<name>.yaml), or
+- an installed package's entry point `<name>` in the group `rlhydra.algorithms`, whose value is a module
+  (`reinforce = "rlhydra_reinforce"` under `[project.entry-points."rlhydra.algorithms"]` in pyproject.toml).
+  Its Hydra node `algorithm/<name>` is its training-config dataclass, so it needs no YAML.
+
+Either way, importing the module registers the algorithm: it calls `register_algorithm(AlgorithmSpec(...))`.
+A folder wins over an entry point of the same name.
+"""
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import pkgutil
+import sys
+import warnings
 from dataclasses import dataclass
-from typing import Dict, Tuple, Type
+from importlib.metadata import EntryPoint, entry_points
+from typing import Dict, List, Tuple, Type
 
 from rlhydra.config.schema import ConfigError, TrainingConfig
+
+ENTRY_POINT_GROUP = "rlhydra.algorithms"
+BUILTIN_PACKAGE = "rlhydra.algorithms"
 
 
 @dataclass(frozen=True)
@@ -22,19 +42,101 @@ _REGISTRY: Dict[str, AlgorithmSpec] = {}
 
 
 def register_algorithm(spec: AlgorithmSpec) -> None:
-    """Make an algorithm known to the builder, the CLI and checkpoint loading."""
+    """Make an algorithm known to the builder, the CLI (Hydra's ConfigStore) and checkpoint loading."""
+    from rlhydra.config.store import store_algorithm
+
     _REGISTRY[spec.name] = spec
+    store_algorithm(spec, with_node=not _is_folder(spec.name))
 
 
 def get_algorithm_spec(name: str) -> AlgorithmSpec:
-    """Look an algorithm up by name, with the valid names in the error."""
+    """Look an algorithm up by name, importing its folder or entry point; the error lists every valid name."""
+    if name not in _REGISTRY:
+        if _is_folder(name):
+            importlib.import_module(f"{BUILTIN_PACKAGE}.{name}")
+            if name not in _REGISTRY:
+                raise ConfigError(
+                    f"rlhydra/algorithms/{name}/ registered no algorithm: every subpackage of {BUILTIN_PACKAGE} is "
+                    f"an algorithm, and its __init__.py must call register_algorithm(AlgorithmSpec(name='{name}', "
+                    "...)). Shared helpers belong outside rlhydra/algorithms/."
+                )
+        elif name in _entry_points():
+            _load_entry_point(_entry_points()[name])
     if name not in _REGISTRY:
         raise ConfigError(
-            f"algorithm.name: unknown algorithm '{name}'. Registered: {', '.join(sorted(_REGISTRY))}."
+            f"algorithm.name: unknown algorithm '{name}'. Available: {', '.join(available_algorithms())}. "
+            f"An algorithm is a folder rlhydra/algorithms/<name>/ or an installed package's entry point <name> "
+            f"in the group '{ENTRY_POINT_GROUP}'."
         )
     return _REGISTRY[name]
 
 
 def registered_algorithms() -> Dict[str, AlgorithmSpec]:
-    """All registered algorithms by name."""
+    """Every algorithm by name: the built-in folders, installed entry points and any registered in code.
+
+    Imports them all. An entry point that fails is skipped with a warning (one broken package must not break
+    `import rlhydra`); get_algorithm_spec(name) raises its error.
+    """
+    for name in available_algorithms():
+        if name in _REGISTRY:
+            continue
+        if _is_folder(name):
+            get_algorithm_spec(name)
+        else:
+            try:
+                _load_entry_point(_entry_points()[name])
+            except (ImportError, ConfigError) as exc:
+                warnings.warn(str(exc), stacklevel=2)
     return dict(_REGISTRY)
+
+
+def available_algorithms() -> List[str]:
+    """The names of every algorithm that can be used, sorted, without importing any."""
+    return sorted(set(_folders()) | set(_entry_points()) | set(_REGISTRY))
+
+
+def _folders() -> List[str]:
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    return [info.name for info in pkgutil.iter_modules(package.__path__) if info.ispkg]
+
+
+def _is_folder(name: str) -> bool:
+    if not name.isidentifier():
+        return False
+    spec = importlib.util.find_spec(f"{BUILTIN_PACKAGE}.{name}")
+    return spec is not None and spec.submodule_search_locations is not None  # a subpackage, not a module
+
+
+def _entry_points() -> Dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load_entry_point(ep: EntryPoint) -> None:
+    """Import the entry point's module; it registers the algorithm."""
+    package = _distribution(ep)
+    try:
+        ep.load()
+    except Exception as exc:
+        raise ImportError(
+            f"algorithm '{ep.name}': the entry point '{ep.name} = {ep.value}' (group '{ENTRY_POINT_GROUP}'"
+            f"{package}) failed to import: {type(exc).__name__}: {exc}. Fix that package or uninstall it."
+        ) from exc
+    if ep.name not in _REGISTRY and not _initializing(ep.module):
+        raise ConfigError(
+            f"algorithm '{ep.name}': importing '{ep.value}' (the entry point '{ep.name}' of group "
+            f"'{ENTRY_POINT_GROUP}'{package}) registered no algorithm named '{ep.name}'. The module must call "
+            f"register_algorithm(AlgorithmSpec(name='{ep.name}', ...)), and the names must match."
+        )
+
+
+def _distribution(ep: EntryPoint) -> str:
+    return f", package {ep.dist.name}" if ep.dist is not None else ""
+
+
+def _initializing(module: str) -> bool:
+    """Whether `module` is still being imported: the package imported rlhydra, which is discovering it.
+
+    It registers its algorithm when its own import finishes.
+    """
+    loaded = sys.modules.get(module)
+    return loaded is not None and getattr(getattr(loaded, "__spec__", None), "_initializing", False)
