@@ -11,7 +11,7 @@ import torch
 
 from rlhydra import PPOConfig
 from rlhydra.algorithms.ppo.config import PPOTrainingConfig
-from rlhydra.algorithms.ppo.learner import explained_variance
+from rlhydra.core.on_policy import explained_variance
 from rlhydra.core import columns as C
 from rlhydra.core.rollout import Rollout
 from rlhydra.models.distributions import Categorical, DiagGaussian

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple
 
 from hydra.errors import CompactHydraException
 from omegaconf import MISSING
@@ -135,7 +135,11 @@ class TrainingConfig(Section):
 
 @dataclass
 class OffPolicyTrainingConfig(TrainingConfig):
-    """What off-policy algorithms (SAC, DQN) share: replay, update cadence, n-step returns."""
+    """What off-policy algorithms (SAC, DQN ...) share: replay, update cadence, n-step returns, target networks."""
+
+    # RLlib's names, accepted by the builders' .training(...)
+    ALIASES: ClassVar[Dict[str, str]] = {"train_batch_size_per_learner": "train_batch_size",
+                                         "num_steps_sampled_before_learning_starts": "learning_starts"}
 
     train_batch_size: int = 256  # transitions per gradient step (RLlib's meaning for off-policy algorithms)
     learning_starts: int = at_least(100, 0)  # env steps of uniform random actions before the first gradient step
@@ -143,11 +147,35 @@ class OffPolicyTrainingConfig(TrainingConfig):
     gradient_steps: int = 1  # gradient steps per round; -1: one per env step collected in the round
     steps_per_iteration: int = positive(1000)  # env steps per train() call (one metrics row)
     n_step: int = positive(1)  # n-step returns, computed in the buffer, never across an episode end
+    tau: float = between(0.005, 0.0, 1.0, low_open=True)  # polyak factor of the target networks (1: hard copy)
 
     def checks(self) -> Iterator[Tuple[str, str]]:
         yield from super().checks()
         if self.gradient_steps == 0 or self.gradient_steps < -1:
             yield "gradient_steps", f"must be >= 1, or -1 for one per env step; got {self.gradient_steps}"
+
+
+SCHEDULES = ("constant", "linear")
+
+
+@dataclass
+class OnPolicyTrainingConfig(TrainingConfig):
+    """What on-policy algorithms (PPO, A2C) share: GAE, the loss weights, the epochs and minibatches of an update."""
+
+    gae_lambda: float = between(0.95, 0.0, 1.0)  # GAE lambda: 1 is Monte Carlo, 0 is one-step TD
+    entropy_coeff: float = at_least(0.0, 0)  # entropy bonus weight
+    vf_coeff: float = at_least(0.5, 0)  # value loss weight
+    num_epochs: int = positive(10)  # passes over each iteration's batch
+    minibatch_size: Optional[int] = positive(64)  # samples per gradient step; null: the whole batch in one step
+    normalize_advantages: bool = True  # per minibatch, zero mean and unit std
+    lr_schedule: str = one_of("constant", SCHEDULES)  # constant, or linear decay to 0 over total_steps
+    adam_eps: float = positive(1e-5)  # Adam epsilon (1e-5 as in the PPO paper's code and SB3)
+
+    def checks(self) -> Iterator[Tuple[str, str]]:
+        yield from super().checks()
+        if self.minibatch_size is not None and self.minibatch_size > self.train_batch_size:
+            yield "minibatch_size", (f"({self.minibatch_size}) must be <= algorithm.train_batch_size "
+                                     f"({self.train_batch_size})")
 
 
 @dataclass

@@ -117,6 +117,15 @@ class TorchRLModule(nn.Module, RLModule):
         return None
 
 
+def bounded_box_problem(module_name: str, action_space: gym.Space) -> Optional[str]:
+    """None if `action_space` is a Box with finite bounds (so tanh outputs in [-1, 1] rescale to it), else why not."""
+    if not isinstance(action_space, gym.spaces.Box):
+        return f"{module_name} needs continuous (Box) actions, not {action_space}"
+    if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+        return f"{module_name} needs bounded Box actions to rescale tanh outputs, got {action_space}"
+    return None
+
+
 def torch_inference(module: nn.Module) -> nn.Module:
     """Freeze a module copy for acting: eval mode, no grads."""
     module.eval()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Optional
+from typing import Optional
 
 from rlhydra.config.builder import AlgorithmConfigBuilder
 from rlhydra.config.schema import OffPolicyTrainingConfig, between, positive
@@ -12,10 +12,6 @@ from rlhydra.config.schema import OffPolicyTrainingConfig, between, positive
 class DQNTrainingConfig(OffPolicyTrainingConfig):
     """DQN with switches for double Q, dueling heads, n-step and prioritized replay; defaults follow SB3."""
 
-    ALIASES: ClassVar[Dict[str, str]] = {"train_batch_size_per_learner": "train_batch_size",
-                                         "num_steps_sampled_before_learning_starts": "learning_starts",
-                                         "double_q": "double_q", "dueling": "dueling"}
-
     name: str = "dqn"
     lr: float = 1e-4
     train_batch_size: int = 32
@@ -24,7 +20,7 @@ class DQNTrainingConfig(OffPolicyTrainingConfig):
     double_q: bool = False  # pick next actions with the online net, value them with the target net
     dueling: bool = False  # value + advantage heads (passed to the default module)
     target_update_interval: int = positive(10_000)  # env steps between target network updates
-    tau: float = between(1.0, 0.0, 1.0, low_open=True)  # 1: hard copy at each target update; < 1: polyak averaging
+    tau: float = 1.0  # 1: hard copy at each target update; < 1: polyak averaging
     exploration_fraction: float = between(0.1, 0.0, 1.0)  # fraction of total_steps over which epsilon decays
     exploration_initial_eps: float = between(1.0, 0.0, 1.0)  # epsilon at the start
     exploration_final_eps: float = between(0.05, 0.0, 1.0)  # epsilon after the decay

@@ -10,6 +10,7 @@ from rlhydra.algorithms.dqn.module import Q_VALUES
 from rlhydra.core import columns as C
 from rlhydra.core.learner import Learner
 from rlhydra.core.rl_module import TorchRLModule
+from rlhydra.core.target_networks import polyak_update
 
 
 class DQNLearner(Learner):
@@ -35,9 +36,7 @@ class DQNLearner(Learner):
         due = env_steps // hp.target_update_interval
         if due > self._target_updates:
             self._target_updates = due
-            with torch.no_grad():
-                torch._foreach_lerp_(list(self.raw_module.q_target.parameters()),
-                                     list(self.raw_module.q.parameters()), hp.tau)
+            polyak_update(list(self.raw_module.q_target.parameters()), list(self.raw_module.q.parameters()), hp.tau)
 
     def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, torch.Tensor]:
         hp = self.config.algorithm

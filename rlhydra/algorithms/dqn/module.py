@@ -1,7 +1,6 @@
 """DQN's default RLModule: a Q network (optionally dueling), its target copy, and epsilon-greedy acting."""
 from __future__ import annotations
 
-import copy
 from typing import Optional, Sequence
 
 import gymnasium as gym
@@ -10,6 +9,7 @@ from torch import Tensor, nn
 
 from rlhydra.core import columns as C
 from rlhydra.core.rl_module import Batch, TorchRLModule
+from rlhydra.core.target_networks import target_copy
 from rlhydra.models.mlp import activation_class, flat_dim, mlp
 
 Q_VALUES = "q_values"
@@ -54,7 +54,7 @@ class DQNModule(TorchRLModule):
         super().__init__(observation_space, action_space)
         self.num_actions = int(action_space.n)
         self.q = QNetwork(flat_dim(observation_space), self.num_actions, hidden_sizes, activation, dueling)
-        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.q_target = target_copy(self.q)
         self.register_buffer("epsilon", torch.tensor(1.0))
 
     def forward_inference(self, batch: Batch) -> Batch:

@@ -1,72 +1,25 @@
-"""PPO's loss and update: clipped surrogate, optional value clipping, entropy bonus, minibatch epochs."""
+"""PPO's loss: clipped surrogate, optional value clipping, entropy bonus; the update loop is OnPolicyLearner's."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, Tuple
 
 import torch
 
-from rlhydra.connectors.learner import AddValuePredictions, FlattenTime, GeneralAdvantageEstimation, ToDevice
-from rlhydra.connectors.pipeline import ConnectorPipeline
 from rlhydra.core import columns as C
-from rlhydra.core.learner import Learner
-from rlhydra.core.rl_module import TorchRLModule
-from rlhydra.core.rollout import Rollout
-
-TRAIN_COLUMNS = (C.OBS, C.ACTIONS, C.ACTION_LOGP, C.ADVANTAGES, C.VALUE_TARGETS, C.VF_PREDS)
-STAT_NAMES = ("policy_loss", "vf_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")
+from rlhydra.core.on_policy import OnPolicyLearner
 
 
-class PPOLearner(Learner):
-    """Runs `num_epochs` passes of minibatch SGD on each iteration's batch; metrics leave the device once."""
+class PPOLearner(OnPolicyLearner):
+    """PPO's clipped-surrogate loss on the shared GAE and minibatch-epoch update; the clip range can decay."""
 
-    def __init__(self, config, module: TorchRLModule, fabric=None) -> None:
-        super().__init__(config, module, fabric)
-        hp = config.algorithm
-        self.connector = ConnectorPipeline([
-            AddValuePredictions(module), GeneralAdvantageEstimation(hp.gamma, hp.gae_lambda),
-            FlattenTime(), ToDevice(self.device),
-        ])
-        self.dist_cls = module.action_dist_cls()
+    LOSS_STATS = ("policy_loss", "vf_loss", "entropy", "approx_kl", "clip_fraction")
 
-    def configure_optimizers(self, module: TorchRLModule) -> List[torch.optim.Optimizer]:
+    def scheduled(self, progress: float) -> Dict[str, float]:
         hp = self.config.algorithm
-        return [self.adam(module.parameters(), hp.lr, hp.adam_eps)]
-
-    def update(self, rollout: Rollout, progress: float) -> Dict[str, float]:
-        hp = self.config.algorithm
-        batch = self.connector(dict(rollout.data))
-        batch = {k: batch[k] for k in TRAIN_COLUMNS}
-        lr = hp.lr * (1.0 - progress) if hp.lr_schedule == "linear" else hp.lr
         clip = hp.clip_param * (1.0 - progress) if hp.clip_schedule == "linear" else hp.clip_param
-        clip = max(clip, 1e-8)
-        optimizer = self.optimizers[0]
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        return {"clip_param": max(clip, 1e-8)}
 
-        size = batch[C.OBS].shape[0]
-        mb = min(max(1, hp.minibatch_size // self.fabric.world_size), size)  # minibatch_size is global
-        stats = torch.zeros(len(STAT_NAMES), device=self.device)
-        steps = 0
-        for _ in range(hp.num_epochs):
-            perm = torch.randperm(size, device=self.device) if mb < size else None  # one minibatch: no shuffle needed
-            for start in range(0, size, mb):
-                minibatch = batch if perm is None else {k: v[perm[start : start + mb]] for k, v in batch.items()}
-                loss, step_stats = self.loss(minibatch, clip)
-                grad_norm = self.backward_step(loss, optimizer, hp.grad_clip)
-                if grad_norm is None:
-                    grad_norm = torch.zeros((), device=self.device)
-                stats += torch.cat([step_stats, grad_norm.reshape(1).to(stats.dtype)])
-                steps += 1
-        self.num_updates += steps
-
-        values = (stats / steps).tolist()  # the one host sync of the update
-        metrics = {f"learner/{name}": v for name, v in zip(STAT_NAMES, values)}
-        metrics["learner/lr"] = lr
-        metrics["learner/clip_param"] = clip
-        metrics["learner/explained_variance"] = explained_variance(batch[C.VF_PREDS], batch[C.VALUE_TARGETS])
-        return metrics
-
-    def loss(self, mb: Dict[str, torch.Tensor], clip: float):
+    def loss(self, mb: Dict[str, torch.Tensor], clip: float) -> Tuple[torch.Tensor, torch.Tensor]:
         """PPO loss of one minibatch and its (policy, value, entropy, kl, clip-fraction) stats as one tensor."""
         hp = self.config.algorithm
         out = self.module(mb)
@@ -93,9 +46,3 @@ class PPOLearner(Learner):
             clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
             stats = torch.stack([policy_loss, vf_loss, entropy, approx_kl, clip_fraction]).detach()
         return loss, stats
-
-
-def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """1 - Var[target - pred] / Var[target]: how much of the return variance the value function explains."""
-    var = target.var()
-    return float("nan") if var == 0 else float(1.0 - (target - pred).var() / var)

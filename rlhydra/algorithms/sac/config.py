@@ -2,22 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Optional
+from typing import Optional
 
 from rlhydra.config.builder import AlgorithmConfigBuilder
-from rlhydra.config.schema import OffPolicyTrainingConfig, between, positive
+from rlhydra.config.schema import OffPolicyTrainingConfig, positive
 
 
 @dataclass
 class SACTrainingConfig(OffPolicyTrainingConfig):
     """Soft Actor-Critic with twin Q, polyak targets and automatic entropy tuning; defaults follow SB3."""
 
-    ALIASES: ClassVar[Dict[str, str]] = {"train_batch_size_per_learner": "train_batch_size",
-                                         "num_steps_sampled_before_learning_starts": "learning_starts"}
-
     name: str = "sac"
     lr: float = 3e-4  # Adam learning rate of actor, critics and alpha
-    tau: float = between(0.005, 0.0, 1.0, low_open=True)  # polyak factor of the target critics (1: hard copy)
+    tau: float = 0.005  # polyak factor of the target critics (1: hard copy)
     initial_alpha: float = positive(1.0)  # entropy coefficient at the start
     autotune_alpha: bool = True  # learn alpha so the policy entropy tracks target_entropy
     target_entropy: Optional[float] = None  # null: -dim(action space)

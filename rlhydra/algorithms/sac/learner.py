@@ -9,6 +9,7 @@ import torch
 from rlhydra.core import columns as C
 from rlhydra.core.learner import Learner
 from rlhydra.core.rl_module import TorchRLModule
+from rlhydra.core.target_networks import frozen, polyak_update
 from rlhydra.models.distributions import SquashedGaussian
 
 
@@ -47,14 +48,12 @@ class SACLearner(Learner):
         critic_loss = 0.5 * (batch["weights"] * (td1.pow(2) + td2.pow(2))).mean()
         self.backward_step(critic_loss, critic_opt, hp.grad_clip)
 
-        for p in self.critic_params:  # the actor loss needs Q's gradient w.r.t. actions, not w.r.t. Q's weights
-            p.requires_grad_(False)
-        new_actions, logp = SquashedGaussian.from_inputs(self.module({C.OBS: obs})[C.ACTION_DIST_INPUTS]).rsample_and_logp()
-        q1_pi, q2_pi = m.critic(obs, new_actions)
-        actor_loss = (alpha * logp - torch.min(q1_pi, q2_pi)).mean()
-        self.backward_step(actor_loss, actor_opt, hp.grad_clip)
-        for p in self.critic_params:
-            p.requires_grad_(True)
+        with frozen(self.critic_params):  # the actor loss needs Q's gradient w.r.t. actions, not w.r.t. Q's weights
+            dist_inputs = self.module({C.OBS: obs})[C.ACTION_DIST_INPUTS]
+            new_actions, logp = SquashedGaussian.from_inputs(dist_inputs).rsample_and_logp()
+            q1_pi, q2_pi = m.critic(obs, new_actions)
+            actor_loss = (alpha * logp - torch.min(q1_pi, q2_pi)).mean()
+            self.backward_step(actor_loss, actor_opt, hp.grad_clip)
 
         if hp.autotune_alpha:
             alpha_loss = -(m.log_alpha * (logp.detach() + self.target_entropy)).mean()
@@ -62,8 +61,7 @@ class SACLearner(Learner):
 
         self.num_updates += 1
         if self.num_updates % hp.target_update_interval == 0:
-            with torch.no_grad():
-                torch._foreach_lerp_(self.target_params, self.critic_params, hp.tau)
+            polyak_update(self.target_params, self.critic_params, hp.tau)
         return {
             "critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "alpha": alpha,
             "q_mean": q1.detach().mean(), "entropy": -logp.detach().mean(),

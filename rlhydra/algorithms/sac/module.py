@@ -1,31 +1,18 @@
 """SAC's default RLModule: a tanh-squashed Gaussian actor, twin Q critics and their targets."""
 from __future__ import annotations
 
-import copy
 from typing import Optional, Sequence, Tuple
 
 import gymnasium as gym
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from rlhydra.core import columns as C
-from rlhydra.core.rl_module import Batch, TorchRLModule
+from rlhydra.core.rl_module import Batch, TorchRLModule, bounded_box_problem
+from rlhydra.core.target_networks import target_copy
 from rlhydra.models.distributions import SquashedGaussian
 from rlhydra.models.mlp import activation_class, flat_dim, mlp
-
-
-class TwinQ(nn.Module):
-    """Two independent Q(obs, action) MLPs."""
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int], activation: str) -> None:
-        super().__init__()
-        self.q1 = mlp(obs_dim + act_dim, hidden_sizes, 1, activation, ortho_init=False)
-        self.q2 = mlp(obs_dim + act_dim, hidden_sizes, 1, activation, ortho_init=False)
-
-    def forward(self, obs: Tensor, actions: Tensor) -> Tuple[Tensor, Tensor]:
-        x = torch.cat([obs, actions], dim=-1)
-        return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
+from rlhydra.models.q_networks import TwinQ
 
 
 class SDEActor(nn.Module):
@@ -75,7 +62,7 @@ class SACModule(TorchRLModule):
         self.actor: nn.Module = (SDEActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init) if use_sde
                                  else mlp(obs_dim, hidden_sizes, 2 * act_dim, activation, ortho_init=False))
         self.critic = TwinQ(obs_dim, act_dim, hidden_sizes, activation)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_target = target_copy(self.critic)
         self.log_alpha = nn.Parameter(torch.zeros(()))
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
 
@@ -108,10 +95,4 @@ class SACModule(TorchRLModule):
 
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> Optional[str]:
-        problem = super().check_spaces(observation_space, action_space)
-        if problem is None and not isinstance(action_space, gym.spaces.Box):
-            return f"{cls.__name__} needs continuous (Box) actions, not {action_space}"
-        bounded = problem is None and np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()
-        if problem is None and not bounded:
-            return f"{cls.__name__} needs bounded Box actions to rescale tanh outputs, got {action_space}"
-        return problem
+        return super().check_spaces(observation_space, action_space) or bounded_box_problem(cls.__name__, action_space)
