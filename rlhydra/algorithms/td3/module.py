@@ -1,0 +1,53 @@
+"""TD3's default RLModule: a deterministic tanh actor, twin Q critics, and target copies of both."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import gymnasium as gym
+import torch
+from torch import Tensor
+
+from rlhydra.core import columns as C
+from rlhydra.core.rl_module import Batch, TorchRLModule, bounded_box_problem
+from rlhydra.core.target_networks import target_copy
+from rlhydra.models.mlp import flat_dim, mlp
+from rlhydra.models.q_networks import TwinQ
+
+
+class TD3Module(TorchRLModule):
+    """Actions tanh(actor(obs)) in [-1, 1], rescaled for the env; exploring adds clipped Gaussian noise to them."""
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        hidden_sizes: Sequence[int] = (256, 256),
+        activation: str = "relu",
+        exploration_noise: float = 0.1,
+    ) -> None:
+        super().__init__(observation_space, action_space)
+        obs_dim, act_dim = flat_dim(observation_space), int(action_space.shape[0])
+        self.actor = mlp(obs_dim, hidden_sizes, act_dim, activation, ortho_init=False)
+        self.actor_target = target_copy(self.actor)
+        self.critic = TwinQ(obs_dim, act_dim, hidden_sizes, activation)
+        self.critic_target = target_copy(self.critic)
+        self.exploration_noise = exploration_noise  # std, in units of the [-1, 1] action range
+
+    def policy(self, obs: Tensor) -> Tensor:
+        """The deterministic action in [-1, 1]."""
+        return torch.tanh(self.actor(obs))
+
+    def forward_inference(self, batch: Batch) -> Batch:
+        return {C.ACTIONS: self.policy(batch[C.OBS])}
+
+    def forward_exploration(self, batch: Batch) -> Batch:
+        actions = self.policy(batch[C.OBS])
+        return {C.ACTIONS: (actions + self.exploration_noise * torch.randn_like(actions)).clamp(-1.0, 1.0)}
+
+    def forward_train(self, batch: Batch) -> Batch:
+        return {C.ACTIONS: self.policy(batch[C.OBS])}
+
+    @classmethod
+    def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> Optional[str]:
+        return super().check_spaces(observation_space, action_space) or bounded_box_problem(cls.__name__, action_space)
