@@ -29,6 +29,7 @@ CASES: List[Tuple[str, str, float, int, Tuple[int, ...], Tuple[str, ...]]] = [
     ("dqn", "cartpole", 200.0, 61_440, (0, 1), ()),
     ("sac", "pendulum", -200.0, 10_000, (0, 1), ("evaluation.interval=1",)),
     ("td3", "pendulum", -200.0, 20_000, (0, 1), ("evaluation.interval=1",)),
+    ("a2c", "cartpole", 475.0, 115_000, (0, 1), ()),
 ]
 
 

@@ -1,0 +1,14 @@
+"""A2C: registers itself with the algorithm registry."""
+from rlhydra.algorithms.a2c.algorithm import A2C
+from rlhydra.algorithms.a2c.config import A2CConfig, A2CTrainingConfig
+from rlhydra.config.registry import AlgorithmSpec, register_algorithm
+
+register_algorithm(AlgorithmSpec(
+    name="a2c",
+    training_config=A2CTrainingConfig,
+    algorithm_class=A2C,
+    default_module="rlhydra.models.actor_critic.ActorCriticModule",
+    action_spaces=("discrete", "continuous"),
+))
+
+__all__ = ["A2C", "A2CConfig", "A2CTrainingConfig"]
