@@ -6,14 +6,16 @@ from rlhydra.core.algorithm import Algorithm  # noqa: E402
 from rlhydra.core.episode import Episode  # noqa: E402
 from rlhydra.core.rl_module import RLModule, TorchRLModule  # noqa: E402
 from rlhydra.env.env_runner_group import EnvRunnerError  # noqa: E402
+from rlhydra.algorithms.a2c import A2C, A2CConfig  # noqa: E402
 from rlhydra.algorithms.dqn import DQN, DQNConfig  # noqa: E402
 from rlhydra.algorithms.ppo import PPO, PPOConfig  # noqa: E402
 from rlhydra.algorithms.sac import SAC, SACConfig  # noqa: E402
+from rlhydra.algorithms.td3 import TD3, TD3Config  # noqa: E402
 from rlhydra.config.store import register_configs  # noqa: E402
 
 register_configs()  # finds every algorithm (rlhydra/algorithms/<name>/, entry points) for Hydra and checkpoints
 
 __all__ = [
-    "Algorithm", "AlgorithmConfig", "ConfigError", "DQN", "DQNConfig", "EnvRunnerError", "Episode", "PPO", "PPOConfig", "RLModule",
-    "SAC", "SACConfig", "TorchRLModule",
+    "A2C", "A2CConfig", "Algorithm", "AlgorithmConfig", "ConfigError", "DQN", "DQNConfig", "EnvRunnerError", "Episode",
+    "PPO", "PPOConfig", "RLModule", "SAC", "SACConfig", "TD3", "TD3Config", "TorchRLModule",
 ]
