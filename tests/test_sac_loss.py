@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import gymnasium as gym
 import numpy as np
@@ -15,10 +15,10 @@ from rlhydra import SACConfig
 from rlhydra.algorithms.sac.learner import SACLearner
 from rlhydra.algorithms.sac.module import SACModule, SDEActor
 from rlhydra.core import columns as C
+from tests.off_policy_helpers import ACT_DIM, B, OBS_DIM, StepSpy, double_copy, make_batch
 from rlhydra.core.torch_settings import TorchSettings
 from rlhydra.models.distributions import SquashedGaussian
 
-OBS_DIM, ACT_DIM, B = 3, 2, 6
 LR, ALPHA0, GAMMA = 1e-3, 0.37, 0.8  # alpha != 1 and gamma != every per-sample discount, so each term shows
 SEED = 1234
 F64 = dict(rtol=1e-5, atol=1e-6)  # float32 library vs float64 plain-torch reference
@@ -50,53 +50,6 @@ def make_learner(use_sde: bool = False, module_kwargs: Dict[str, Any] | None = N
         for p in module.critic_target.parameters():
             p.add_(0.2 * torch.randn_like(p))
     return SACLearner(config, module)
-
-
-def make_batch() -> Dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(7)
-    return {
-        C.OBS: torch.randn(B, OBS_DIM, generator=g),
-        C.ACTIONS: torch.rand(B, ACT_DIM, generator=g) * 2 - 1,
-        C.REWARDS: torch.tensor([1.0, -0.5, 2.0, 0.3, -1.2, 0.7]),
-        C.NEXT_OBS: torch.randn(B, OBS_DIM, generator=g),
-        C.TERMINATED: torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0, 0.0]),
-        "discounts": torch.tensor([0.99, 0.99, 0.9, 0.5, 0.729, 0.25]),  # n-step: gamma^n per sample
-        "weights": torch.tensor([1.0, 0.5, 2.0, 0.25, 1.5, 0.8]),  # prioritized replay importance weights
-        "indices": torch.arange(B),
-    }
-
-
-class StepSpy:
-    """Wraps learner.backward_step: per call the loss, which parameters it reaches, the grads and the weights after."""
-
-    def __init__(self, learner: SACLearner) -> None:
-        self.calls: List[Dict[str, Any]] = []
-        module = learner.raw_module
-        self.names = {id(p): n for n, p in module.named_parameters()}
-        original = learner.backward_step
-
-        def spy(loss, optimizer, grad_clip=None):
-            live = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-            reach = torch.autograd.grad(loss, [p for _, p in live], retain_graph=True, allow_unused=True)
-            out = original(loss, optimizer, grad_clip)
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            self.calls.append({
-                "loss": loss.detach().clone(),
-                "reached": {n for (n, _), g in zip(live, reach) if g is not None},
-                "stepped": {self.names[id(p)] for p in params},
-                "grads": {self.names[id(p)]: p.grad.detach().clone() for p in params if p.grad is not None},
-                "state": {k: v.detach().clone() for k, v in module.state_dict().items()},
-            })
-            return out
-
-        learner.backward_step = spy
-
-
-def double_copy(module: SACModule, state: Dict[str, torch.Tensor] | None = None) -> SACModule:
-    ref = copy.deepcopy(module)
-    if state is not None:
-        ref.load_state_dict(state)
-    return ref.double().requires_grad_(True)
 
 
 def ref_dist_inputs(ref: SACModule, obs: torch.Tensor, lo: float = -20.0, hi: float = 2.0):

@@ -1,7 +1,6 @@
 """TD3's critic target, losses, delayed actor and targets, polyak and exploration against plain-torch references."""
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any, Dict, List
 
@@ -14,9 +13,9 @@ from rlhydra.algorithms.td3 import TD3, TD3Config
 from rlhydra.algorithms.td3.learner import TD3Learner
 from rlhydra.algorithms.td3.module import TD3Module
 from rlhydra.core import columns as C
+from tests.off_policy_helpers import ACT_DIM, B, OBS_DIM, StepSpy, double_copy, make_batch
 from rlhydra.core.torch_settings import TorchSettings
 
-OBS_DIM, ACT_DIM, B = 3, 2, 6
 LR, GAMMA = 1e-3, 0.8  # gamma != every per-sample discount, so using it instead shows
 NOISE, CLIP = 0.6, 0.3  # target smoothing: std and clip chosen so the clip (and the [-1, 1] clamp) is often active
 SEED = 1234
@@ -51,53 +50,6 @@ def make_learner(**training: Any) -> TD3Learner:
         for q in (module.critic_target.q1, module.critic_target.q2):  # target Qs that clearly depend on the action
             q[0].weight[:, OBS_DIM:] *= 5.0
     return TD3Learner(config, module)
-
-
-def make_batch() -> Dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(7)
-    return {
-        C.OBS: torch.randn(B, OBS_DIM, generator=g),
-        C.ACTIONS: torch.rand(B, ACT_DIM, generator=g) * 2 - 1,
-        C.REWARDS: torch.tensor([1.0, -0.5, 2.0, 0.3, -1.2, 0.7]),
-        C.NEXT_OBS: torch.randn(B, OBS_DIM, generator=g),
-        C.TERMINATED: torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0, 0.0]),
-        "discounts": torch.tensor([0.99, 0.99, 0.9, 0.5, 0.729, 0.25]),  # n-step: gamma^n per sample
-        "weights": torch.tensor([1.0, 0.5, 2.0, 0.25, 1.5, 0.8]),  # prioritized replay importance weights
-        "indices": torch.arange(B),
-    }
-
-
-class StepSpy:
-    """Wraps learner.backward_step: per call the loss, which parameters it reaches, the grads and the weights after."""
-
-    def __init__(self, learner: TD3Learner) -> None:
-        self.calls: List[Dict[str, Any]] = []
-        module = learner.raw_module
-        names = {id(p): n for n, p in module.named_parameters()}
-        original = learner.backward_step
-
-        def spy(loss, optimizer, grad_clip=None):
-            live = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-            reach = torch.autograd.grad(loss, [p for _, p in live], retain_graph=True, allow_unused=True)
-            out = original(loss, optimizer, grad_clip)
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            self.calls.append({
-                "loss": loss.detach().clone(),
-                "reached": {n for (n, _), g in zip(live, reach) if g is not None},
-                "stepped": {names[id(p)] for p in params},
-                "grads": {names[id(p)]: p.grad.detach().clone() for p in params if p.grad is not None},
-                "state": {k: v.detach().clone() for k, v in module.state_dict().items()},
-            })
-            return out
-
-        learner.backward_step = spy
-
-
-def double_copy(module: TD3Module, state: Dict[str, torch.Tensor] | None = None) -> TD3Module:
-    ref = copy.deepcopy(module)
-    if state is not None:
-        ref.load_state_dict(state)
-    return ref.double().requires_grad_(True)
 
 
 def q12(critic, obs: torch.Tensor, actions: torch.Tensor):

@@ -15,7 +15,6 @@ from collections import deque
 from typing import Any, Deque, Dict, Iterable, Optional, Type, Union
 
 import numpy as np
-import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import get_algorithm_spec

@@ -1,0 +1,61 @@
+"""Shared helpers of the off-policy loss tests (SAC, TD3): a fixed replay batch, a spy on the learner's gradient
+steps, and float64 copies of a module for plain-torch references."""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List
+
+import torch
+
+from rlhydra.core import columns as C
+
+OBS_DIM, ACT_DIM, B = 3, 2, 6  # 2 action dims: a sum over them is told apart from a mean
+
+
+def make_batch() -> Dict[str, torch.Tensor]:
+    """Six transitions, two of them terminal, with per-sample n-step discounts and uneven importance weights."""
+    g = torch.Generator().manual_seed(7)
+    return {
+        C.OBS: torch.randn(B, OBS_DIM, generator=g),
+        C.ACTIONS: torch.rand(B, ACT_DIM, generator=g) * 2 - 1,
+        C.REWARDS: torch.tensor([1.0, -0.5, 2.0, 0.3, -1.2, 0.7]),
+        C.NEXT_OBS: torch.randn(B, OBS_DIM, generator=g),
+        C.TERMINATED: torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0, 0.0]),
+        "discounts": torch.tensor([0.99, 0.99, 0.9, 0.5, 0.729, 0.25]),  # n-step: gamma^n per sample
+        "weights": torch.tensor([1.0, 0.5, 2.0, 0.25, 1.5, 0.8]),  # prioritized replay importance weights
+        "indices": torch.arange(B),
+    }
+
+
+class StepSpy:
+    """Wraps learner.backward_step: per call the loss, which parameters it reaches, the grads and the weights after."""
+
+    def __init__(self, learner: Any) -> None:
+        self.calls: List[Dict[str, Any]] = []
+        module = learner.raw_module
+        self.names = {id(p): n for n, p in module.named_parameters()}
+        original = learner.backward_step
+
+        def spy(loss, optimizer, grad_clip=None):
+            live = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+            reach = torch.autograd.grad(loss, [p for _, p in live], retain_graph=True, allow_unused=True)
+            out = original(loss, optimizer, grad_clip)
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            self.calls.append({
+                "loss": loss.detach().clone(),
+                "reached": {n for (n, _), g in zip(live, reach) if g is not None},
+                "stepped": {self.names[id(p)] for p in params},
+                "grads": {self.names[id(p)]: p.grad.detach().clone() for p in params if p.grad is not None},
+                "state": {k: v.detach().clone() for k, v in module.state_dict().items()},
+            })
+            return out
+
+        learner.backward_step = spy
+
+
+def double_copy(module: Any, state: Dict[str, torch.Tensor] | None = None) -> Any:
+    """A float64 copy of `module` (optionally with `state` loaded) for a plain-torch reference."""
+    ref = copy.deepcopy(module)
+    if state is not None:
+        ref.load_state_dict(state)
+    return ref.double().requires_grad_(True)
