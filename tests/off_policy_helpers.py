@@ -10,6 +10,7 @@ import torch
 from rlhydra.core import columns as C
 
 OBS_DIM, ACT_DIM, B = 3, 2, 6  # 2 action dims: a sum over them is told apart from a mean
+SEED = 1234  # the torch seed of an update under test
 
 
 def make_batch() -> Dict[str, torch.Tensor]:
@@ -59,3 +60,31 @@ def double_copy(module: Any, state: Dict[str, torch.Tensor] | None = None) -> An
     if state is not None:
         ref.load_state_dict(state)
     return ref.double().requires_grad_(True)
+
+
+def q12(critic, obs: torch.Tensor, actions: torch.Tensor):
+    """(Q1, Q2) of a TwinQ, written out."""
+    x = torch.cat([obs, actions], -1)
+    return critic.q1(x).squeeze(-1), critic.q2(x).squeeze(-1)
+
+
+def run_update(learner: Any, batch=None, seed: int = SEED):
+    """One update under a fixed seed, with the module before it (float64 copy) and the spy's record."""
+    batch = batch or make_batch()
+    before = double_copy(learner.raw_module)
+    spy = StepSpy(learner)
+    torch.manual_seed(seed)
+    out = learner.update(batch, 0.0)
+    return batch, before, spy, out
+
+
+def grads_of(loss: torch.Tensor, module: torch.nn.Module, prefix: str) -> Dict[str, torch.Tensor]:
+    named = [(f"{prefix}.{n}", p) for n, p in module.named_parameters()]
+    grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+    return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(named, grads)}
+
+
+def assert_grads_close(got: Dict[str, torch.Tensor], expected: Dict[str, torch.Tensor], what: str) -> None:
+    assert set(got) == set(expected), f"{what}: optimizer params {sorted(got)} != {sorted(expected)}"
+    for name, g in expected.items():
+        torch.testing.assert_close(got[name].double(), g, rtol=1e-4, atol=1e-6, msg=lambda m: f"{what} {name}: {m}")

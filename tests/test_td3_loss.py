@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List
+from typing import Any, List
 
 import gymnasium as gym
 import numpy as np
@@ -13,12 +13,12 @@ from rlhydra.algorithms.td3 import TD3, TD3Config
 from rlhydra.algorithms.td3.learner import TD3Learner
 from rlhydra.algorithms.td3.module import TD3Module
 from rlhydra.core import columns as C
-from tests.off_policy_helpers import ACT_DIM, B, OBS_DIM, StepSpy, double_copy, make_batch
+from tests.off_policy_helpers import (ACT_DIM, B, OBS_DIM, SEED, StepSpy, assert_grads_close, double_copy, grads_of,
+                                      make_batch, q12, run_update)
 from rlhydra.core.torch_settings import TorchSettings
 
 LR, GAMMA = 1e-3, 0.8  # gamma != every per-sample discount, so using it instead shows
 NOISE, CLIP = 0.6, 0.3  # target smoothing: std and clip chosen so the clip (and the [-1, 1] clamp) is often active
-SEED = 1234
 F64 = dict(rtol=1e-5, atol=1e-6)  # float32 library vs float64 plain-torch reference
 
 
@@ -52,11 +52,6 @@ def make_learner(**training: Any) -> TD3Learner:
     return TD3Learner(config, module)
 
 
-def q12(critic, obs: torch.Tensor, actions: torch.Tensor):
-    x = torch.cat([obs, actions], -1)
-    return critic.q1(x).squeeze(-1), critic.q2(x).squeeze(-1)
-
-
 def noise(seed: int = SEED) -> torch.Tensor:
     """The one standard-normal draw of an update: the target smoothing noise."""
     torch.manual_seed(seed)
@@ -85,28 +80,6 @@ def ref_critic_loss(ref: TD3Module, batch, target: torch.Tensor):
     q1, q2 = q12(ref.critic, b[C.OBS], b[C.ACTIONS])
     td1, td2 = q1 - target, q2 - target
     return (b["weights"] * (td1 ** 2 + td2 ** 2)).mean(), td1, td2, q1
-
-
-def run_update(learner: TD3Learner, batch=None, seed: int = SEED):
-    """One update under a fixed seed, with the module before it (float64 copy) and the spy's record."""
-    batch = batch or make_batch()
-    before = double_copy(learner.raw_module)
-    spy = StepSpy(learner)
-    torch.manual_seed(seed)
-    out = learner.update(batch, 0.0)
-    return batch, before, spy, out
-
-
-def grads_of(loss: torch.Tensor, module: torch.nn.Module, prefix: str) -> Dict[str, torch.Tensor]:
-    named = [(f"{prefix}.{n}", p) for n, p in module.named_parameters()]
-    grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-    return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(named, grads)}
-
-
-def assert_grads_close(got: Dict[str, torch.Tensor], expected: Dict[str, torch.Tensor], what: str) -> None:
-    assert set(got) == set(expected), f"{what}: optimizer params {sorted(got)} != {sorted(expected)}"
-    for name, g in expected.items():
-        torch.testing.assert_close(got[name].double(), g, rtol=1e-4, atol=1e-6, msg=lambda m: f"{what} {name}: {m}")
 
 
 def params(module: torch.nn.Module) -> List[torch.Tensor]:
