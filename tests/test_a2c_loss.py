@@ -11,6 +11,7 @@ import torch
 from rlhydra.algorithms.a2c import A2CConfig
 from rlhydra.algorithms.a2c.config import A2CTrainingConfig
 from rlhydra.core import columns as C
+from tests.actor_critic_helpers import torch_entropy, torch_logp
 from rlhydra.core.rollout import Rollout
 
 
@@ -31,23 +32,6 @@ def build(env: str = "CartPole-v1", **training):
     """A tiny A2C on `env` (seed 0, 2 envs) with BASE's hyperparameters overridden by `training`."""
     return (A2CConfig().environment(env).training(**{**BASE, **training})
             .env_runners(num_envs_per_env_runner=2).evaluation(interval=0).debugging(seed=0).build())
-
-
-def torch_dist(module, obs: torch.Tensor):
-    """The module's action distribution rebuilt with torch.distributions (independent of rlhydra's)."""
-    if module.discrete:
-        return torch.distributions.Categorical(logits=module.pi(obs))
-    return torch.distributions.Normal(module.pi(obs), module.log_std.exp())
-
-
-def torch_logp(module, obs, actions):
-    dist = torch_dist(module, obs)
-    return dist.log_prob(actions) if module.discrete else dist.log_prob(actions).sum(-1)
-
-
-def torch_entropy(module, obs):
-    ent = torch_dist(module, obs).entropy()
-    return ent if module.discrete else ent.sum(-1)
 
 
 ADV = [2.0, -1.0, 0.5, 3.0, -0.25]

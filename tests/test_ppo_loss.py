@@ -13,6 +13,7 @@ from rlhydra import PPOConfig
 from rlhydra.algorithms.ppo.config import PPOTrainingConfig
 from rlhydra.core.on_policy import explained_variance
 from rlhydra.core import columns as C
+from tests.actor_critic_helpers import torch_entropy, torch_logp
 from rlhydra.core.rollout import Rollout
 from rlhydra.models.distributions import Categorical, DiagGaussian
 
@@ -39,23 +40,6 @@ def build(env: str = "CartPole-v1", **training):
 
 def obs_batch(n: int, dim: int = 4, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
-
-
-def torch_dist(module, obs: torch.Tensor):
-    """The module's action distribution rebuilt with torch.distributions (independent of rlhydra's)."""
-    if module.discrete:
-        return torch.distributions.Categorical(logits=module.pi(obs))
-    return torch.distributions.Normal(module.pi(obs), module.log_std.exp())
-
-
-def torch_logp(module, obs, actions):
-    dist = torch_dist(module, obs)
-    return dist.log_prob(actions) if module.discrete else dist.log_prob(actions).sum(-1)
-
-
-def torch_entropy(module, obs):
-    ent = torch_dist(module, obs).entropy()
-    return ent if module.discrete else ent.sum(-1)
 
 
 def minibatch(module, ratios, advantages, *, value_offsets=None, target_offsets=None,
