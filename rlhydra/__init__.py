@@ -1,10 +1,9 @@
 """rlhydra: declared reinforcement learning on Hydra, PyTorch, Lightning Fabric and Gymnasium."""
-__version__ = "0.1.0"
-
+from rlhydra.version import __version__
 from rlhydra.config import AlgorithmConfig, ConfigError  # noqa: E402
 from rlhydra.core.algorithm import Algorithm  # noqa: E402
-from rlhydra.core.episode import Episode  # noqa: E402
-from rlhydra.core.rl_module import RLModule, TorchRLModule  # noqa: E402
+from rlhydra.data.episode import Episode  # noqa: E402
+from rlhydra.models.rl_module import RLModule, TorchRLModule  # noqa: E402
 from rlhydra.env.env_runner_group import EnvRunnerError  # noqa: E402
 from rlhydra.algorithms.a2c import A2C, A2CConfig  # noqa: E402
 from rlhydra.algorithms.dqn import DQN, DQNConfig  # noqa: E402

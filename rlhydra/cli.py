@@ -12,10 +12,10 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
-from rlhydra.config.resume import resume_config
-from rlhydra.config.validate import check_hydra_config
 from rlhydra.core.algorithm import ENV_FAILURES, EVAL_RETURN, Algorithm, log_env_failure
 from rlhydra.core.distributed import is_distributed, launch, launched_rank, learn_on_rank
+from rlhydra.core.preflight import check_hydra_config
+from rlhydra.core.resume import resume_config
 from rlhydra.env.env_runner import EnvStepError
 from rlhydra.env.env_runner_group import EnvRunnerError
 from rlhydra.loggers import build_loggers, check_logger_overrides

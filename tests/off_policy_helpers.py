@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 
 import torch
 
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 
 OBS_DIM, ACT_DIM, B = 3, 2, 6  # 2 action dims: a sum over them is told apart from a mean
 SEED = 1234  # the torch seed of an update under test

@@ -10,9 +10,9 @@ import torch
 
 from rlhydra.algorithms.a2c import A2CConfig
 from rlhydra.algorithms.a2c.config import A2CTrainingConfig
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from tests.actor_critic_helpers import torch_entropy, torch_logp
-from rlhydra.core.rollout import Rollout
+from rlhydra.data.rollout import Rollout
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from tests.conftest import ROOT
 SAVE_TWICE = """
 import os, sys, time
 import torch
-import rlhydra.core.checkpoint as checkpoint
+import rlhydra.data.checkpoint as checkpoint
 from rlhydra import PPOConfig
 
 path, how, marker = sys.argv[1:]

@@ -6,7 +6,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from rlhydra import ConfigError, PPOConfig
-from rlhydra.config import check_hydra_config, from_hydra
+from rlhydra.config import from_hydra
+from rlhydra.core.preflight import check_hydra_config
 from rlhydra.config.schema import iter_sections
 from tests.conftest import compose_cfg
 

@@ -15,7 +15,7 @@ from rlhydra.connectors.learner import (
     compute_gae,
 )
 from rlhydra.connectors.module_to_env import ClipActions, SampleActions, UnsquashActions, default_module_to_env
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from rlhydra.models.distributions import Categorical, DiagGaussian
 from rlhydra.models.mlp import flat_dim
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from rlhydra import DQNConfig
 from rlhydra.algorithms.dqn.learner import DQNLearner
 from rlhydra.algorithms.dqn.module import Q_VALUES, DQNModule, QNetwork
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 
 # ---- a tabular DQN: one linear layer on one-hot states, so Q(s, .) is a row of a table written out below --------
 NUM_STATES, NUM_ACTIONS = 4, 3

@@ -7,7 +7,7 @@ import torch
 
 from rlhydra.algorithms.ppo.module import PPOModule
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from rlhydra.env.env_runner import EnvRunner
 from rlhydra.env.make import env_spaces
 

@@ -16,10 +16,10 @@ import torch
 
 from rlhydra import ConfigError, DQNConfig, PPOConfig, SACConfig
 from rlhydra.algorithms.ppo.module import PPOModule
-from rlhydra.config import check_hydra_config
+from rlhydra.core.preflight import check_hydra_config
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
 from rlhydra.connectors.env_to_module import NormalizeObservations
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from rlhydra.env.env_runner_group import EnvRunnerError, EnvRunnerGroup
 from rlhydra.env.make import env_spaces
 from tests.conftest import ROOT, compose_cfg

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from rlhydra import Episode
-from rlhydra.core import columns as C
-from rlhydra.core.rollout import Rollout
+from rlhydra.data import columns as C
+from rlhydra.data.rollout import Rollout
 
 
 def make_episode(length: int, terminated: bool = False, truncated: bool = False) -> Episode:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from rlhydra import ConfigError, PPOConfig
-from rlhydra.config import check_hydra_config
+from rlhydra.core.preflight import check_hydra_config
 from rlhydra.core.algorithm import EVAL_FAILED_ROUNDS, EVAL_RETURN, EVAL_SEED_OFFSET
 from rlhydra.env.env_runner import EnvStepError
 from rlhydra.env.env_runner_group import EnvRunnerError

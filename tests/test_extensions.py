@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from rlhydra.config.validate import check_hydra_config
+from rlhydra.core.preflight import check_hydra_config
 from tests.conftest import ROOT, compose_cfg
 
 EXAMPLE = os.path.join(ROOT, "examples", "user_package")

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 import pytest
 
-from rlhydra.config import check_hydra_config
+from rlhydra.core.preflight import check_hydra_config
 from tests.conftest import compose_cfg
 
 EVAL = "eval/episode_return_mean"

@@ -12,7 +12,7 @@ from typing import Dict, Iterator, List
 import pytest
 
 from rlhydra.config.schema import ConfigError, WandbConfig
-from rlhydra.config.validate import check_hydra_config
+from rlhydra.core.preflight import check_hydra_config
 from rlhydra.loggers import check_logger_overrides
 from rlhydra.loggers.base import scalar_metrics
 from rlhydra.loggers.wandb_logger import choose_mode, has_credentials

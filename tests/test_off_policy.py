@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from rlhydra import Algorithm, DQNConfig, SACConfig
-from rlhydra.config import check_hydra_config
-from rlhydra.core import columns as C
+from rlhydra.core.preflight import check_hydra_config
+from rlhydra.data import columns as C
 from tests.conftest import compose_cfg
 
 EVAL = "eval/episode_return_mean"

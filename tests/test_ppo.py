@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rlhydra import Algorithm
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 
 EVAL = "eval/episode_return_mean"
 

@@ -12,9 +12,9 @@ import torch
 from rlhydra import PPOConfig
 from rlhydra.algorithms.ppo.config import PPOTrainingConfig
 from rlhydra.core.on_policy import explained_variance
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from tests.actor_critic_helpers import torch_entropy, torch_logp
-from rlhydra.core.rollout import Rollout
+from rlhydra.data.rollout import Rollout
 from rlhydra.models.distributions import Categorical, DiagGaussian
 
 

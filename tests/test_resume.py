@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rlhydra import Algorithm, ConfigError, DQNConfig, PPOConfig, SACConfig
-from rlhydra.config.resume import resume_config
+from rlhydra.core.resume import resume_config
 from tests.conftest import MUJOCO, ROOT, compose_cfg
 
 N, M = 3, 3

@@ -14,7 +14,7 @@ from torch.distributions import Normal
 from rlhydra import SACConfig
 from rlhydra.algorithms.sac.learner import SACLearner
 from rlhydra.algorithms.sac.module import SACModule, SDEActor
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from tests.off_policy_helpers import (ACT_DIM, B, OBS_DIM, SEED, assert_grads_close, double_copy, grads_of,
                                       make_batch, q12, run_update)
 from rlhydra.core.torch_settings import TorchSettings

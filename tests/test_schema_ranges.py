@@ -16,7 +16,7 @@ from rlhydra import ConfigError
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import registered_algorithms
 from rlhydra.config.schema import Choice, EnvConfig, Range, declared_checks, iter_sections
-from rlhydra.config.validate import config_problems, validate
+from rlhydra.core.preflight import problems as config_problems, validate
 
 # What each declared check must be. A change here is a change of what users may set: make it on purpose.
 PINNED = {
@@ -180,7 +180,7 @@ def test_a_range_names_its_bounds_in_the_message():
     ("seed=-1", "seed: must be >= 0, got -1"),
 ])
 def test_the_command_line_reports_a_range_with_its_key(override, message):
-    from rlhydra.config import check_hydra_config
+    from rlhydra.core.preflight import check_hydra_config
     from tests.conftest import compose_cfg
 
     with pytest.raises(ConfigError) as info:

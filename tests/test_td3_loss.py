@@ -12,7 +12,7 @@ import torch
 from rlhydra.algorithms.td3 import TD3, TD3Config
 from rlhydra.algorithms.td3.learner import TD3Learner
 from rlhydra.algorithms.td3.module import TD3Module
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from tests.off_policy_helpers import (ACT_DIM, B, OBS_DIM, SEED, StepSpy, assert_grads_close, double_copy, grads_of,
                                       make_batch, q12, run_update)
 from rlhydra.core.torch_settings import TorchSettings

@@ -3,7 +3,7 @@ from rlhydra.config.algorithm_config import AlgorithmConfig, from_hydra
 from rlhydra.config.builder import AlgorithmConfigBuilder
 from rlhydra.config.registry import AlgorithmSpec, get_algorithm_spec, register_algorithm
 from rlhydra.config.schema import ConfigError, TrainingConfig
-from rlhydra.config.validate import check_hydra_config, validate
+from rlhydra.config.validate import config_problems
 
 __all__ = [
     "AlgorithmConfig",
@@ -11,9 +11,8 @@ __all__ = [
     "AlgorithmSpec",
     "ConfigError",
     "TrainingConfig",
-    "check_hydra_config",
+    "config_problems",
     "from_hydra",
     "get_algorithm_spec",
     "register_algorithm",
-    "validate",
 ]

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import (
     CheckpointingConfig,
     ConfigError,
@@ -24,9 +25,6 @@ from rlhydra.config.schema import (
     iter_sections,
     positive,
 )
-
-if TYPE_CHECKING:
-    from rlhydra.core.algorithm import Algorithm
 
 
 @dataclass(eq=False)
@@ -65,22 +63,15 @@ class AlgorithmConfig(Section):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "AlgorithmConfig":
         """Rebuild a config from `to_dict()` output (e.g. from a checkpoint), validated by the schema."""
-        from rlhydra.config.registry import get_algorithm_spec
-
         spec = get_algorithm_spec(data["algorithm"]["name"])
         schema = OmegaConf.structured(AlgorithmConfig)
         schema.algorithm = OmegaConf.structured(spec.training_config)
         return from_hydra(OmegaConf.merge(schema, dict(data)))
 
-    def build(self, fabric: Any = None) -> "Algorithm":
-        """Validate, freeze a copy and build the Algorithm it describes (`fabric`: an already launched rank)."""
-        from rlhydra.config.registry import get_algorithm_spec
-        from rlhydra.config.validate import validate
-
-        config = self.copy()
-        validate(config)
-        config.freeze()
-        return get_algorithm_spec(config.algorithm.name).algorithm_class(config, fabric=fabric)
+    def build(self, fabric: Any = None) -> Any:
+        """The Algorithm this config describes (`fabric`: an already launched rank); it validates and freezes a
+        copy of the config before any env or worker starts."""
+        return get_algorithm_spec(self.algorithm.name).algorithm_class(self, fabric=fabric)
 
 
 def from_hydra(cfg: DictConfig) -> AlgorithmConfig:

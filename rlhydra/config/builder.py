@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Type
+from typing import Any, Mapping, Optional, Type
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.schema import ConfigError, Section, TrainingConfig
-
-if TYPE_CHECKING:
-    from rlhydra.core.algorithm import Algorithm
 
 
 class AlgorithmConfigBuilder:
@@ -104,7 +101,7 @@ class AlgorithmConfigBuilder:
         """A copy of the dataclass this builder has filled in (the same object the CLI composes)."""
         return self.config.copy()
 
-    def build(self) -> "Algorithm":
+    def build(self) -> Any:
         """Validate and build the Algorithm."""
         return self.config.build()
 

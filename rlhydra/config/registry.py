@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Dict, List, Tuple, Type
 
+from hydra.core.config_store import ConfigStore
+
 from rlhydra.config.schema import ConfigError, TrainingConfig
 
 ENTRY_POINT_GROUP = "rlhydra.algorithms"
@@ -43,10 +45,8 @@ _REGISTRY: Dict[str, AlgorithmSpec] = {}
 
 def register_algorithm(spec: AlgorithmSpec) -> None:
     """Make an algorithm known to the builder, the CLI (Hydra's ConfigStore) and checkpoint loading."""
-    from rlhydra.config.store import store_algorithm
-
     _REGISTRY[spec.name] = spec
-    store_algorithm(spec, with_node=not _is_folder(spec.name))
+    _store(spec, with_node=not _is_folder(spec.name))
 
 
 def get_algorithm_spec(name: str) -> AlgorithmSpec:
@@ -69,6 +69,15 @@ def get_algorithm_spec(name: str) -> AlgorithmSpec:
             f"in the group '{ENTRY_POINT_GROUP}'."
         )
     return _REGISTRY[name]
+
+
+def _store(spec: AlgorithmSpec, with_node: bool) -> None:
+    """Store `algorithm/base_<name>` in Hydra's ConfigStore (the schema its YAML extends) and, `with_node`, the
+    option `algorithm/<name>` itself: the training-config dataclass, for algorithms that ship no YAML."""
+    cs = ConfigStore.instance()
+    cs.store(group="algorithm", name=f"base_{spec.name}", node=spec.training_config)
+    if with_node:
+        cs.store(group="algorithm", name=spec.name, node=spec.training_config)
 
 
 def registered_algorithms() -> Dict[str, AlgorithmSpec]:

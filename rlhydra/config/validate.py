@@ -1,16 +1,18 @@
-"""One validation step, run before any env or worker starts: ranges, unknown keys, devices, module, env id."""
+"""Checks of the config alone (no env, no class imported): ranges, choices, unknown keys, devices, combinations.
+
+What needs the env or the named classes (the module, connectors, buffer, env id and spaces) is checked on top of
+these by `rlhydra.core.preflight`, before any env or worker starts.
+"""
 from __future__ import annotations
 
-import importlib
-import inspect
 from dataclasses import fields, is_dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, List
 
-from omegaconf import MISSING, DictConfig
+import torch
+from omegaconf import DictConfig
 
-from rlhydra.config.algorithm_config import AlgorithmConfig
-from rlhydra.config.registry import get_algorithm_spec
-from rlhydra.config.schema import ConfigError, iter_sections
+from rlhydra.config.algorithm_config import AlgorithmConfig, from_hydra
+from rlhydra.config.schema import ConfigError, OffPolicyTrainingConfig, iter_sections
 
 
 def unknown_keys(cfg: DictConfig, obj: Any, prefix: str = "") -> List[str]:
@@ -25,10 +27,8 @@ def unknown_keys(cfg: DictConfig, obj: Any, prefix: str = "") -> List[str]:
     return found
 
 
-def check_hydra_config(cfg: DictConfig) -> AlgorithmConfig:
-    """Composed Hydra config -> validated AlgorithmConfig, or ConfigError naming every bad key."""
-    from rlhydra.config.algorithm_config import from_hydra
-
+def config_from_hydra(cfg: DictConfig) -> AlgorithmConfig:
+    """Composed Hydra config -> AlgorithmConfig, or a ConfigError naming the bad or unknown keys."""
     try:
         config = from_hydra(cfg)
     except ConfigError:
@@ -43,91 +43,25 @@ def check_hydra_config(cfg: DictConfig) -> AlgorithmConfig:
             + ". They are not in the schema (a '+key=value' override adds keys the schema does not know); "
             "check the spelling or remove them. See `python train.py --cfg job` for every valid key."
         )
-    validate(config)
     return config
 
 
-def validate(config: AlgorithmConfig) -> None:
-    """Raise one ConfigError listing every problem, each with its key and fix."""
-    errors = config_problems(config)
-    if errors:
-        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
-
-
 def config_problems(config: AlgorithmConfig) -> List[str]:
-    """Every problem of a config as 'key: what is wrong and the fix'; empty when it is sound."""
+    """Every problem of the config alone as 'key: what is wrong and the fix'; empty when it is sound."""
     errors: List[str] = []
     for prefix, section in iter_sections(config):
         errors.extend(f"{prefix}{key}: {problem}" for key, problem in section.checks())
-    errors.extend(_check_runtime(config))
-    errors.extend(_check_connectors(config))
-    errors.extend(_check_module(config))
-    if not errors:  # the env is only made once the rest of the config is sound
-        errors.extend(_check_env(config))
-    else:  # but a misspelt env id is reported with the rest (it costs no env)
-        errors.extend(_check_env_id(config))
-    errors.extend(_check_buffer(config))
+    errors.extend(_runtime_problems(config))
     return errors
 
 
-def _check_env(config: AlgorithmConfig) -> List[str]:
-    """The env id resolves, the env constructs with its kwargs and wrappers, and its spaces suit the algorithm."""
-    from rlhydra.env.make import env_spaces
-
-    problems = _check_env_id(config)
+def raise_problems(problems: List[str]) -> None:
+    """One ConfigError listing every problem, each with its key and fix (nothing when there are none)."""
     if problems:
-        return problems
-    try:  # constructs one env object to read its spaces; nothing is reset or stepped
-        obs_space, act_space = env_spaces(config.env)
-    except ConfigError as exc:
-        return [str(exc)]
-    except Exception as exc:
-        return [f"env: {config.env.id} could not be made with env.kwargs={config.env.kwargs} and "
-                f"env.wrappers={config.env.wrappers}: {type(exc).__name__}: {exc}"]
-    problems = space_problems(config, obs_space, act_space)
-    if config.evaluation.video:
-        from rlhydra.env.video import check_video_support
-
-        problem = check_video_support(config.env, config.evaluation.video_format)
-        problems += [problem] if problem else []
-    return problems
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
 
 
-def _check_env_id(config: AlgorithmConfig) -> List[str]:
-    """The env id is set and registered (suggesting close ones when it is not)."""
-    from rlhydra.env.make import resolve_env_spec
-
-    if config.env.id in (MISSING, "", None):
-        return ["env.id: not set. Pick an env group (env=cartpole) or set env.id=<Gymnasium id>."]
-    try:
-        resolve_env_spec(config.env.id)
-    except ConfigError as exc:
-        return [str(exc)]
-    return []
-
-
-def space_problems(config: AlgorithmConfig, obs_space: Any, act_space: Any) -> List[str]:
-    """Can the algorithm and its module serve these spaces? Each problem names what is needed."""
-    import gymnasium as gym
-
-    spec = get_algorithm_spec(config.algorithm.name)
-    kind = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
-    if kind not in spec.action_spaces:
-        return [f"algorithm={spec.name} needs {' or '.join(spec.action_spaces)} actions, but env "
-                f"'{config.env.id}' has {kind} actions ({act_space}). Pick an algorithm that supports "
-                "them or another env."]
-    target, _ = module_target_and_kwargs(config.module, spec.default_module)
-    try:
-        cls = import_object(target)
-    except (ImportError, AttributeError, ValueError):
-        return []  # reported by the module check
-    problem = cls.check_spaces(obs_space, act_space) if hasattr(cls, "check_spaces") else None
-    if problem:
-        return [f"module: {problem} (env.id={config.env.id}). Pick another env or module._target_."]
-    return []
-
-
-def _check_runtime(config: AlgorithmConfig) -> List[str]:
+def _runtime_problems(config: AlgorithmConfig) -> List[str]:
     errors = []
     if config.env_runners.num_env_runners > 0 and config.env.vectorization_mode == "async":
         errors.append(
@@ -143,8 +77,6 @@ def _check_runtime(config: AlgorithmConfig) -> List[str]:
         )
     learner = config.learner
     if learner.accelerator in ("cuda", "gpu"):
-        import torch
-
         if not torch.cuda.is_available():
             errors.append(
                 f"learner.accelerator={learner.accelerator}: no CUDA GPU is available on this machine. "
@@ -155,8 +87,6 @@ def _check_runtime(config: AlgorithmConfig) -> List[str]:
                 f"learner.devices={learner.devices}: only {torch.cuda.device_count()} GPU(s) visible. "
                 f"Use learner.devices={torch.cuda.device_count()} or fewer."
             )
-    from rlhydra.config.schema import OffPolicyTrainingConfig
-
     if learner.devices * learner.num_nodes > 1 and isinstance(config.algorithm, OffPolicyTrainingConfig):
         errors.append(
             f"learner.devices={learner.devices}, learner.num_nodes={learner.num_nodes}: {config.algorithm.name} "
@@ -164,84 +94,3 @@ def _check_runtime(config: AlgorithmConfig) -> List[str]:
             "use learner.devices=1 learner.num_nodes=1."
         )
     return errors
-
-
-def _check_module(config: AlgorithmConfig) -> List[str]:
-    spec = get_algorithm_spec(config.algorithm.name)
-    target, kwargs = module_target_and_kwargs(config.module, spec.default_module)
-    from rlhydra.core.rl_module import RLModule
-
-    return check_target("module", target, kwargs, ("observation_space", "action_space"), RLModule)
-
-
-def _check_connectors(config: AlgorithmConfig) -> List[str]:
-    from rlhydra.connectors.pipeline import Connector
-
-    errors = []
-    for key in ("env_to_module_connectors", "module_to_env_connectors"):
-        for i, node in enumerate(getattr(config.env_runners, key)):
-            kwargs = {"_target_": node} if isinstance(node, str) else dict(node)
-            target = kwargs.pop("_target_", None)
-            if not target:
-                errors.append(f"env_runners.{key}[{i}]: needs a _target_ (a rlhydra.connectors.Connector class)")
-                continue
-            errors += check_target(f"env_runners.{key}[{i}]", target, kwargs, (), Connector)
-    return errors
-
-
-def _check_buffer(config: AlgorithmConfig) -> List[str]:
-    from rlhydra.config.schema import OffPolicyTrainingConfig
-
-    if not isinstance(config.algorithm, OffPolicyTrainingConfig):
-        return []
-    target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
-    from rlhydra.buffers import ReplayBuffer
-
-    errors = check_target("buffer", target, kwargs, ("n_step", "gamma", "device", "seed", "batch_size"), ReplayBuffer)
-    if "capacity" in kwargs and (not isinstance(kwargs["capacity"], int) or kwargs["capacity"] < 1):
-        errors.append(f"buffer.capacity: must be a positive integer, got {kwargs['capacity']}")
-    return errors
-
-
-def check_target(key: str, target: str, kwargs: Dict[str, Any], supplied: Tuple[str, ...], base: type) -> List[str]:
-    """Problems with a `_target_` node: the class must import, be a `base`, and take every given key."""
-    try:
-        cls = import_class(target, base, key)
-    except ConfigError as exc:
-        return [str(exc)]
-    except (ImportError, AttributeError, ValueError) as exc:
-        return [f"{key}._target_={target}: cannot import it ({exc}). Give 'package.module.ClassName' "
-                "and make your package importable (pip install -e . or PYTHONPATH)."]
-    params = inspect.signature(cls).parameters
-    errors = [f"{key}.{k}: set by rlhydra from the algorithm config (algorithm.n_step, algorithm.gamma, "
-              "algorithm.train_batch_size, seed, learner.accelerator); remove it here" for k in kwargs if k in supplied]
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return errors
-    valid = [k for k in params if k not in supplied and k != "self"]
-    return errors + [f"{key}.{k}: not an argument of {target}. Valid: {', '.join(valid) or '(none)'}."
-                     for k in kwargs if k not in params]
-
-
-def import_class(path: str, base: type, key: str) -> type:
-    """The class at `path`, which must subclass `base`: a config (a checkpoint's too) can name rlhydra's kinds of
-    objects only, never an arbitrary callable such as a shell command."""
-    obj = import_object(path)
-    if not (isinstance(obj, type) and issubclass(obj, base)):
-        raise ConfigError(f"{key}._target_={path}: is not a {base.__module__}.{base.__qualname__} subclass")
-    return obj
-
-
-def import_object(path: str) -> Any:
-    """`package.module.Name` -> the object, importing the module."""
-    module_name, _, name = path.rpartition(".")
-    if not module_name:
-        raise ValueError(f"'{path}' is not a dotted path")
-    return getattr(importlib.import_module(module_name), name)
-
-
-def module_target_and_kwargs(module: Dict[str, Any], default_target: str) -> Tuple[str, Dict[str, Any]]:
-    """Resolve the `module` node: the class path (or the algorithm's default) and the non-null kwargs."""
-    node = dict(module)
-    target = node.pop("_target_", None) or default_target
-    node.pop("_convert_", None)
-    return target, {k: v for k, v in node.items() if v is not None}

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from rlhydra.connectors.pipeline import Batch, Connector, ConnectorPipeline
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 
 
 class FlattenObservations(Connector):

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from rlhydra.connectors.pipeline import Batch, Connector
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 
 NEXT_VF_PREDS = "next_vf_preds"
 

@@ -1,21 +1,20 @@
 """module -> env connectors: sample from the action distribution, to numpy, clip or unsquash to the bounds."""
 from __future__ import annotations
 
-from typing import Type
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from rlhydra.connectors.pipeline import Batch, Connector, ConnectorPipeline
-from rlhydra.core import columns as C
-from rlhydra.models.distributions import Distribution
+from rlhydra.data import columns as C
 
 
 class SampleActions(Connector):
     """Actions (and their log-probs when exploring) from `action_dist_inputs`; skipped if the module gave actions."""
 
-    def __init__(self, dist_cls: Type[Distribution], *, deterministic: bool = False) -> None:
+    def __init__(self, dist_cls: Any, *, deterministic: bool = False) -> None:
         self.dist_cls, self.deterministic = dist_cls, deterministic
 
     def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
@@ -68,7 +67,7 @@ class PassActions(Connector):
 
 
 def default_module_to_env(
-    action_space: gym.Space, dist_cls: Type[Distribution], *, deterministic: bool = False,
+    action_space: gym.Space, dist_cls: Any, *, deterministic: bool = False,
     clip_actions: bool = True, squashed: bool = False,
 ) -> ConnectorPipeline:
     """Sample -> numpy -> clip/unsquash (Box) or pass (Discrete)."""

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List
 
+from hydra.utils import instantiate
+
+from rlhydra.config.targets import import_class
+
 Batch = Dict[str, Any]
 
 
@@ -25,10 +29,6 @@ class Connector:
 
 def build_connectors(nodes: Iterable[Any], key: str) -> List[Connector]:
     """User connectors from config nodes ({_target_: pkg.MyConnector, ...kwargs} or a dotted path)."""
-    from hydra.utils import instantiate
-
-    from rlhydra.config.validate import import_class
-
     connectors = []
     for i, node in enumerate(nodes):
         node = {"_target_": node} if isinstance(node, str) else dict(node)

@@ -19,16 +19,17 @@ import numpy as np
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
-from rlhydra.config.validate import import_class, module_target_and_kwargs, space_problems
-from rlhydra.core.interrupt import StopSignals, TrainingInterrupted
+from rlhydra.config.targets import import_class, module_target_and_kwargs
+from rlhydra.connectors.runner_pipelines import module_observation_space
 from rlhydra.core.distributed import reduce_metrics
-from rlhydra.core.checkpoint import check_spaces, load_checkpoint, read_metadata, save_checkpoint
+from rlhydra.core.interrupt import StopSignals, TrainingInterrupted
 from rlhydra.core.learner import Learner
-from rlhydra.core.rng import rng_state, seed_everything, set_rng_state
+from rlhydra.core.preflight import space_problems, validate
 from rlhydra.core.torch_settings import TorchSettings
-from rlhydra.connectors.pipeline import build_connectors
-from rlhydra.core.rl_module import TorchRLModule, torch_inference
-from rlhydra.core.rollout import Rollout
+from rlhydra.data.checkpoint import check_spaces, load_checkpoint, read_metadata, save_checkpoint
+from rlhydra.data.rng import rng_state, seed_everything, set_rng_state
+from rlhydra.data.rollout import Rollout
+from rlhydra.models.rl_module import TorchRLModule, torch_inference
 from rlhydra.env.env_runner import EnvRunner, EnvStepError
 from rlhydra.env.env_runner_group import MAX_FAILURES_PER_CALL, EnvRunnerError, EnvRunnerGroup
 from rlhydra.env.make import env_spaces
@@ -47,6 +48,11 @@ class Algorithm:
     squashed_actions = False  # True when the module's Box actions are in [-1, 1] and are rescaled for the env
 
     def __init__(self, config: AlgorithmConfig, fabric: Any = None) -> None:
+        """Validate a frozen copy of `config` (before any env or worker starts) and build the parts it declares;
+        `fabric`: an already launched learner rank."""
+        config = config.copy()
+        validate(config)
+        config.freeze()
         self.config = config
         self.spec = get_algorithm_spec(config.algorithm.name)
         # torch threads and subnormal flushing apply inside rlhydra's own calls only (see TorchSettings)
@@ -57,7 +63,7 @@ class Algorithm:
     def _build(self, config: AlgorithmConfig, fabric: Any) -> None:
         seed_everything(config.seed)
         self.env_observation_space, self.action_space = env_spaces(config.env)
-        self.observation_space = module_observation_space(config, self.env_observation_space)
+        self.observation_space = module_observation_space(config.env_runners, self.env_observation_space)
         module = self.build_module(config, self.observation_space, self.action_space)
         self.learner = self.learner_class(config, module, fabric)
         # Data parallel: every learner rank samples its own envs with its own seed; rank 0 keeps config.seed.
@@ -411,15 +417,6 @@ class Algorithm:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-def module_observation_space(config: AlgorithmConfig, env_observation_space: Any) -> Any:
-    """The observation space the module sees: the env's, after the user's env->module connectors."""
-    space = env_observation_space
-    for connector in build_connectors(config.env_runners.env_to_module_connectors,
-                                      "env_runners.env_to_module_connectors"):
-        space = connector.transform_space(space)
-    return space
 
 
 def log_env_failure(path: Optional[str], headline: str, exc: BaseException) -> str:

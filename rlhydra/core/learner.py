@@ -8,14 +8,14 @@ import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.schema import ConfigError
-from rlhydra.core.rl_module import TorchRLModule
+from rlhydra.core.distributed import is_distributed, make_fabric
+from rlhydra.models.rl_module import TorchRLModule
 
 
 class Learner(abc.ABC):
     """Subclasses give `configure_optimizers()` and `update()`; Fabric sets devices, strategy and precision."""
 
     def __init__(self, config: AlgorithmConfig, module: TorchRLModule, fabric: Optional[Any] = None) -> None:
-        from rlhydra.core.distributed import is_distributed, make_fabric
 
         self.config = config
         if fabric is None and is_distributed(config.learner):

@@ -10,7 +10,7 @@ import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.buffers import ReplayBuffer
-from rlhydra.config.validate import import_class, module_target_and_kwargs
+from rlhydra.config.targets import import_class, module_target_and_kwargs
 from rlhydra.core.algorithm import Algorithm
 from rlhydra.models.mlp import flat_dim
 

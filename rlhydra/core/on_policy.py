@@ -15,11 +15,11 @@ import torch
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.connectors.learner import AddValuePredictions, FlattenTime, GeneralAdvantageEstimation, ToDevice
 from rlhydra.connectors.pipeline import ConnectorPipeline
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from rlhydra.core.algorithm import Algorithm
 from rlhydra.core.learner import Learner
-from rlhydra.core.rl_module import TorchRLModule
-from rlhydra.core.rollout import Rollout
+from rlhydra.models.rl_module import TorchRLModule
+from rlhydra.data.rollout import Rollout
 
 TRAIN_COLUMNS = (C.OBS, C.ACTIONS, C.ACTION_LOGP, C.ADVANTAGES, C.VALUE_TARGETS, C.VF_PREDS)
 

@@ -9,34 +9,12 @@ import numpy as np
 import torch
 
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
-from rlhydra.connectors.env_to_module import default_env_to_module
-from rlhydra.connectors.module_to_env import default_module_to_env
-from rlhydra.connectors.pipeline import ConnectorPipeline, build_connectors
-from rlhydra.core import columns as C
-from rlhydra.core.rl_module import TorchRLModule, torch_inference
-from rlhydra.core.rollout import Rollout
+from rlhydra.connectors.runner_pipelines import build_runner_connectors
+from rlhydra.data import columns as C
+from rlhydra.models.rl_module import TorchRLModule, torch_inference
+from rlhydra.data.rollout import Rollout
 from rlhydra.env import env_state
 from rlhydra.env.make import make_vector_env
-
-
-def build_runner_connectors(
-    runner_config: EnvRunnersConfig, observation_space: gym.Space, action_space: gym.Space, module: TorchRLModule,
-    *, explore: bool, squashed_actions: bool,
-) -> Tuple[ConnectorPipeline, ConnectorPipeline]:
-    """(env->module, module->env): the user's connectors around the defaults, as the env runners apply them."""
-    rc = runner_config
-    user_in = build_connectors(rc.env_to_module_connectors, "env_runners.env_to_module_connectors")
-    for connector in user_in:
-        observation_space = connector.transform_space(observation_space)
-    defaults = default_env_to_module(observation_space, normalize=rc.normalize_obs, clip=rc.normalize_obs_clip)
-    env_to_module = ConnectorPipeline(user_in + defaults.connectors)
-    module_to_env = default_module_to_env(
-        action_space, module.action_dist_cls(), deterministic=not explore,
-        clip_actions=rc.clip_actions, squashed=squashed_actions,
-    )
-    for connector in build_connectors(rc.module_to_env_connectors, "env_runners.module_to_env_connectors"):
-        module_to_env.append(connector)
-    return env_to_module, module_to_env
 
 
 class EnvStepError(RuntimeError):
@@ -83,8 +61,8 @@ class EnvRunner:
         self.shares_module = share_module
         self.squashed_actions = squashed_actions
         self.env_to_module, self.module_to_env = build_runner_connectors(
-            runner_config, self.env.single_observation_space, self.env.single_action_space, self.module,
-            explore=explore, squashed_actions=squashed_actions,
+            runner_config, self.env.single_observation_space, self.env.single_action_space,
+            self.module.action_dist_cls(), explore=explore, squashed_actions=squashed_actions,
         )
         self._forward = self.module.forward_exploration if explore else self.module.forward_inference
         self._reset_noise = getattr(self.module, "reset_noise", None) if explore else None

@@ -47,9 +47,9 @@ import torch
 
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
 from rlhydra.connectors.env_to_module import NormalizeObservations
-from rlhydra.core.rl_module import TorchRLModule
-from rlhydra.core.rng import rng_state, set_rng_state
-from rlhydra.core.rollout import Rollout
+from rlhydra.models.rl_module import TorchRLModule
+from rlhydra.data.rng import rng_state, set_rng_state
+from rlhydra.data.rollout import Rollout
 from rlhydra.env.env_runner import EnvRunner, EnvStepError, episode_quotas
 
 WORKER_SEED_STRIDE = 10_000  # worker i: seed + 10_000 * (i + 1)

@@ -7,8 +7,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
+from hydra.utils import instantiate
 
 from rlhydra.config.schema import ConfigError, EnvConfig
+from rlhydra.config.targets import import_class
 
 
 def resolve_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -59,10 +61,6 @@ def env_spaces(env: EnvConfig) -> Tuple[gym.Space, gym.Space]:
 
 def build_wrappers(env: EnvConfig) -> List[Callable[[gym.Env], gym.Env]]:
     """`env.wrappers` entries ({_target_: ..., kwargs} or a dotted path) as callables env -> wrapped env."""
-    from hydra.utils import instantiate
-
-    from rlhydra.config.validate import import_class
-
     wrappers = []
     for i, node in enumerate(env.wrappers):
         node = {"_target_": node} if isinstance(node, str) else dict(node)

@@ -9,6 +9,8 @@ from rlhydra.config.schema import ConfigError
 from rlhydra.loggers.base import Logger
 from rlhydra.loggers.console import ConsoleLogger
 from rlhydra.loggers.jsonl import JsonlLogger
+from rlhydra.loggers.tensorboard_logger import TensorBoardLogger
+from rlhydra.loggers.wandb_logger import WandbLogger
 
 # Options of the `logger` group that set the console/jsonl pair (exclusive), and those that add a backend.
 BASE_CHOICES = ("default", "console", "jsonl")
@@ -30,12 +32,8 @@ def build_loggers(
         if config.logger.jsonl:
             loggers.append(JsonlLogger(os.path.join(run_dir, "metrics.jsonl")))
         if config.logger.tensorboard:
-            from rlhydra.loggers.tensorboard_logger import TensorBoardLogger
-
             loggers.append(TensorBoardLogger(os.path.join(run_dir, "tensorboard")))
         if config.logger.wandb.enabled:
-            from rlhydra.loggers.wandb_logger import WandbLogger
-
             loggers.append(WandbLogger(config.logger.wandb, run_dir, config.to_dict(), name=run_name, group=group))
     except BaseException:
         for logger in loggers:

@@ -7,10 +7,10 @@ import torch
 
 from rlhydra.connectors.learner import AddValuePredictions, FlattenTime, GeneralAdvantageEstimation, ToDevice
 from rlhydra.connectors.pipeline import ConnectorPipeline
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from rlhydra.core.learner import Learner
-from rlhydra.core.rl_module import TorchRLModule
-from rlhydra.core.rollout import Rollout
+from rlhydra.models.rl_module import TorchRLModule
+from rlhydra.data.rollout import Rollout
 
 
 class ReinforceLearner(Learner):

@@ -7,8 +7,8 @@ import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
-from rlhydra.core import columns as C
-from rlhydra.core.rl_module import Batch, TorchRLModule
+from rlhydra.data import columns as C
+from rlhydra.models.rl_module import Batch, TorchRLModule
 from rlhydra.models.mlp import flat_dim, mlp
 
 

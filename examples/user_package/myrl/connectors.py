@@ -6,7 +6,7 @@ import numpy as np
 
 from rlhydra.connectors import Connector
 from rlhydra.connectors.pipeline import Batch
-from rlhydra.core.columns import OBS
+from rlhydra.data.columns import OBS
 
 
 class OneHotPosition(Connector):

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from rlhydra import TorchRLModule
-from rlhydra.core.columns import ACTION_DIST_INPUTS, OBS, VF_PREDS
-from rlhydra.core.rl_module import Batch
+from rlhydra.data.columns import ACTION_DIST_INPUTS, OBS, VF_PREDS
+from rlhydra.models.rl_module import Batch
 
 
 class TinyActorCritic(TorchRLModule):

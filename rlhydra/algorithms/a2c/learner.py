@@ -5,9 +5,9 @@ from typing import Dict, List, Tuple
 
 import torch
 
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from rlhydra.core.on_policy import OnPolicyLearner
-from rlhydra.core.rl_module import TorchRLModule
+from rlhydra.models.rl_module import TorchRLModule
 
 
 class A2CLearner(OnPolicyLearner):

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from rlhydra.algorithms.dqn.module import Q_VALUES
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from rlhydra.core.learner import Learner
-from rlhydra.core.rl_module import TorchRLModule
-from rlhydra.core.target_networks import polyak_update
+from rlhydra.models.rl_module import TorchRLModule
+from rlhydra.models.target_networks import polyak_update
 
 
 class DQNLearner(Learner):

@@ -5,7 +5,7 @@ from typing import Dict, Tuple
 
 import torch
 
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from rlhydra.core.on_policy import OnPolicyLearner
 
 

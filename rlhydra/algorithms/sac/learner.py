@@ -6,10 +6,10 @@ from typing import Dict, List
 
 import torch
 
-from rlhydra.core import columns as C
+from rlhydra.data import columns as C
 from rlhydra.core.learner import Learner
-from rlhydra.core.rl_module import TorchRLModule
-from rlhydra.core.target_networks import frozen, polyak_update
+from rlhydra.models.rl_module import TorchRLModule
+from rlhydra.models.target_networks import frozen, polyak_update
 from rlhydra.models.distributions import SquashedGaussian
 
 

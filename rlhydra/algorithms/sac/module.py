@@ -7,9 +7,9 @@ import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
-from rlhydra.core import columns as C
-from rlhydra.core.rl_module import Batch, TorchRLModule, bounded_box_problem
-from rlhydra.core.target_networks import target_copy
+from rlhydra.data import columns as C
+from rlhydra.models.rl_module import Batch, TorchRLModule, bounded_box_problem
+from rlhydra.models.target_networks import target_copy
 from rlhydra.models.distributions import SquashedGaussian
 from rlhydra.models.mlp import activation_class, flat_dim, mlp
 from rlhydra.models.q_networks import TwinQ

@@ -6,8 +6,8 @@ from typing import Dict, Iterator, List
 
 import numpy as np
 
-from rlhydra.core import columns as C
-from rlhydra.core.episode import Episode
+from rlhydra.data import columns as C
+from rlhydra.data.episode import Episode
 
 
 @dataclass

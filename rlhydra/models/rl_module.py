@@ -9,7 +9,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rlhydra.core import columns as C
+from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.registry import get_algorithm_spec
+from rlhydra.config.schema import ConfigError
+from rlhydra.connectors.runner_pipelines import build_runner_connectors, module_observation_space
+from rlhydra.data import columns as C
+from rlhydra.data.checkpoint import load_policy_state, saved_spaces
 from rlhydra.models.distributions import Categorical, DiagGaussian, Distribution
 
 Batch = Dict[str, Any]
@@ -63,11 +68,27 @@ class RLModule(abc.ABC):
         """The policy from an Algorithm checkpoint, without envs or learner, with its connectors and their state.
 
         `compute_actions(observations)` then maps raw env observations to env actions exactly as the env runners
-        did in training (e.g. normalised with the saved statistics); greedy unless `explore`.
+        did in training (e.g. normalised with the saved statistics); greedy unless `explore`. Needs no env: the
+        spaces come from the checkpoint's metadata.json; only module.pt and connectors.pt are read.
         """
-        from rlhydra.core.checkpoint import load_module
-
-        return load_module(path, explore=explore)
+        metadata, module_state, connector_state = load_policy_state(path)
+        config = AlgorithmConfig.from_dict(metadata["config"])
+        env_observation_space, action_space = saved_spaces(metadata)
+        algorithm_class = get_algorithm_spec(config.algorithm.name).algorithm_class
+        observation_space = module_observation_space(config.env_runners, env_observation_space)
+        module = algorithm_class.build_module(config, observation_space, action_space)
+        env_to_module, module_to_env = build_runner_connectors(
+            config.env_runners, env_observation_space, action_space, module.action_dist_cls(), explore=explore,
+            squashed_actions=algorithm_class.squashed_actions,
+        )
+        try:
+            module.set_state(module_state)
+            env_to_module.set_state(connector_state["env_to_module"])
+            module_to_env.set_state(connector_state["module_to_env"])
+        except Exception as exc:
+            raise ConfigError(f"checkpoint '{path}' is corrupt: {type(exc).__name__}: {exc}") from None
+        module.attach_connectors(env_to_module, module_to_env, explore=explore)
+        return module.eval()
 
     def attach_connectors(self, env_to_module: Any, module_to_env: Any, *, explore: bool = False) -> None:
         """The connectors `compute_actions` runs around the forward pass (from_checkpoint attaches them)."""

@@ -20,25 +20,21 @@ import json
 import os
 import shutil
 import tempfile
-from typing import TYPE_CHECKING, Any, Dict, Tuple
+from typing import Any, Dict, Tuple
 
 import torch
 
 from rlhydra.config.schema import ConfigError
-from rlhydra.core.spaces_json import space_from_json, space_to_json
+from rlhydra.version import __version__
+from rlhydra.data.spaces_json import space_from_json, space_to_json
 
-if TYPE_CHECKING:
-    from rlhydra.core.algorithm import Algorithm
-    from rlhydra.core.rl_module import RLModule
 
 FORMAT_VERSION = 1
 FILES = ("metadata.json", "module.pt", "connectors.pt", "algorithm.pt")
 
 
-def save_checkpoint(algo: "Algorithm", path: str) -> str:
-    """Write `algo` to directory `path` via a temporary sibling and a rename; an existing checkpoint is replaced."""
-    from rlhydra import __version__
-
+def save_checkpoint(algo: Any, path: str) -> str:
+    """Write `algo` (an Algorithm) to directory `path` via a temporary sibling and a rename; an existing checkpoint is replaced."""
     path = os.path.abspath(path)
     if os.path.exists(path) and not _is_checkpoint(path):
         raise FileExistsError(f"{path} exists and is not an rlhydra checkpoint; refusing to overwrite it")
@@ -117,10 +113,25 @@ def load_checkpoint(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     return metadata, state
 
 
+def load_policy_state(path: str) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+    """(metadata, module weights, connector state): what a policy needs, without the learner's or runners' state."""
+    metadata = read_metadata(path)
+    try:
+        module_state = torch.load(os.path.join(path, "module.pt"), weights_only=True)
+        connector_state = torch.load(os.path.join(path, "connectors.pt"), weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"checkpoint '{path}' is corrupt: {type(exc).__name__}: {exc}") from None
+    return metadata, module_state, connector_state
+
+
+def saved_spaces(metadata: Dict[str, Any]) -> Tuple[Any, Any]:
+    """(env observation space, action space) the checkpoint was trained on."""
+    return space_from_json(metadata["spaces"]["observation"]), space_from_json(metadata["spaces"]["action"])
+
+
 def check_spaces(path: str, metadata: Dict[str, Any], observation_space: Any, action_space: Any, what: str) -> None:
     """Raise a ConfigError unless `what` has the observation and action spaces the checkpoint was trained on."""
-    saved = metadata["spaces"]
-    saved_obs, saved_act = space_from_json(saved["observation"]), space_from_json(saved["action"])
+    saved_obs, saved_act = saved_spaces(metadata)
     if saved_obs != observation_space or saved_act != action_space:
         raise ConfigError(
             f"checkpoint '{path}' was trained on observation space {saved_obs} and action space {saved_act}, "
@@ -128,37 +139,6 @@ def check_spaces(path: str, metadata: Dict[str, Any], observation_space: Any, ac
             "only fits the spaces it was built for: use the checkpoint's env (Algorithm.from_checkpoint(path) "
             "builds it from the checkpoint's config), or start a new run."
         )
-
-
-def load_module(path: str, *, explore: bool = False) -> "RLModule":
-    """The checkpoint's RLModule in eval mode, with the connectors and connector state training used.
-
-    Needs no env: the spaces come from metadata.json; only module.pt and connectors.pt are read.
-    """
-    from rlhydra.config.algorithm_config import AlgorithmConfig
-    from rlhydra.config.registry import get_algorithm_spec
-    from rlhydra.core.algorithm import module_observation_space
-    from rlhydra.env.env_runner import build_runner_connectors
-
-    metadata = read_metadata(path)
-    config = AlgorithmConfig.from_dict(metadata["config"])
-    env_obs_space = space_from_json(metadata["spaces"]["observation"])
-    act_space = space_from_json(metadata["spaces"]["action"])
-    algorithm_class = get_algorithm_spec(config.algorithm.name).algorithm_class
-    module = algorithm_class.build_module(config, module_observation_space(config, env_obs_space), act_space)
-    env_to_module, module_to_env = build_runner_connectors(
-        config.env_runners, env_obs_space, act_space, module, explore=explore,
-        squashed_actions=algorithm_class.squashed_actions,
-    )
-    try:
-        module.set_state(torch.load(os.path.join(path, "module.pt"), weights_only=True))
-        connectors = torch.load(os.path.join(path, "connectors.pt"), weights_only=True)
-        env_to_module.set_state(connectors["env_to_module"])
-        module_to_env.set_state(connectors["module_to_env"])
-    except Exception as exc:
-        raise ConfigError(f"checkpoint '{path}' is corrupt: {type(exc).__name__}: {exc}") from None
-    module.attach_connectors(env_to_module, module_to_env, explore=explore)
-    return module.eval()
 
 
 def _recover(path: str) -> None:

@@ -8,7 +8,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.schema import ConfigError
-from rlhydra.config.validate import validate
+from rlhydra.core.preflight import validate
+from rlhydra.data.checkpoint import check_spaces, read_metadata
+from rlhydra.env.make import env_spaces
 
 RUN_GROUPS = ("logger",)  # groups a resumed run may choose anew: where it reports, not what it trains
 
@@ -21,9 +23,6 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str], groups: Iterable[st
     algorithm has be overridden: `algorithm=sac algorithm.tau=0.01`). An override that changes the env's
     spaces, which the checkpoint's module was built for, is refused too.
     """
-    from rlhydra.core.checkpoint import check_spaces, read_metadata
-    from rlhydra.env.make import env_spaces
-
     path = os.path.abspath(cfg.resume)
     metadata = read_metadata(path)
     config = OmegaConf.create(metadata["config"])

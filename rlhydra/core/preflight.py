@@ -1,0 +1,121 @@
+"""Everything checked before any env or worker starts: the config alone, then the classes it names (module,
+connectors, replay buffer), the env id, and one env's spaces against the algorithm and its module."""
+from __future__ import annotations
+
+from typing import Any, List
+
+import gymnasium as gym
+from omegaconf import MISSING, DictConfig
+
+from rlhydra.buffers import ReplayBuffer
+from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.registry import get_algorithm_spec
+from rlhydra.config.schema import ConfigError, OffPolicyTrainingConfig
+from rlhydra.config.targets import check_target, import_object, module_target_and_kwargs
+from rlhydra.config.validate import config_from_hydra, config_problems, raise_problems
+from rlhydra.connectors.pipeline import Connector
+from rlhydra.env.make import env_spaces, resolve_env_spec
+from rlhydra.env.video import check_video_support
+from rlhydra.models.rl_module import RLModule
+
+
+def check_hydra_config(cfg: DictConfig) -> AlgorithmConfig:
+    """Composed Hydra config -> validated AlgorithmConfig, or ConfigError naming every bad key."""
+    config = config_from_hydra(cfg)
+    validate(config)
+    return config
+
+
+def validate(config: AlgorithmConfig) -> None:
+    """Raise one ConfigError listing every problem, each with its key and fix."""
+    raise_problems(problems(config))
+
+
+def problems(config: AlgorithmConfig) -> List[str]:
+    """Every problem of a config, with what it names and the env it makes; empty when it is sound."""
+    errors = config_problems(config)
+    errors.extend(_connector_problems(config))
+    errors.extend(_module_problems(config))
+    if not errors:  # the env is only made once the rest of the config is sound
+        errors.extend(_env_problems(config))
+    else:  # but a misspelt env id is reported with the rest (it costs no env)
+        errors.extend(_env_id_problems(config))
+    errors.extend(_buffer_problems(config))
+    return errors
+
+
+def space_problems(config: AlgorithmConfig, obs_space: Any, act_space: Any) -> List[str]:
+    """Can the algorithm and its module serve these spaces? Each problem names what is needed."""
+    spec = get_algorithm_spec(config.algorithm.name)
+    kind = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
+    if kind not in spec.action_spaces:
+        return [f"algorithm={spec.name} needs {' or '.join(spec.action_spaces)} actions, but env "
+                f"'{config.env.id}' has {kind} actions ({act_space}). Pick an algorithm that supports "
+                "them or another env."]
+    target, _ = module_target_and_kwargs(config.module, spec.default_module)
+    try:
+        cls = import_object(target)
+    except (ImportError, AttributeError, ValueError):
+        return []  # reported by the module check
+    problem = cls.check_spaces(obs_space, act_space) if hasattr(cls, "check_spaces") else None
+    if problem:
+        return [f"module: {problem} (env.id={config.env.id}). Pick another env or module._target_."]
+    return []
+
+
+def _env_problems(config: AlgorithmConfig) -> List[str]:
+    """The env id resolves, the env constructs with its kwargs and wrappers, and its spaces suit the algorithm."""
+    errors = _env_id_problems(config)
+    if errors:
+        return errors
+    try:  # constructs one env object to read its spaces; nothing is reset or stepped
+        obs_space, act_space = env_spaces(config.env)
+    except ConfigError as exc:
+        return [str(exc)]
+    except Exception as exc:
+        return [f"env: {config.env.id} could not be made with env.kwargs={config.env.kwargs} and "
+                f"env.wrappers={config.env.wrappers}: {type(exc).__name__}: {exc}"]
+    errors = space_problems(config, obs_space, act_space)
+    if config.evaluation.video:
+        problem = check_video_support(config.env, config.evaluation.video_format)
+        errors += [problem] if problem else []
+    return errors
+
+
+def _env_id_problems(config: AlgorithmConfig) -> List[str]:
+    """The env id is set and registered (suggesting close ones when it is not)."""
+    if config.env.id in (MISSING, "", None):
+        return ["env.id: not set. Pick an env group (env=cartpole) or set env.id=<Gymnasium id>."]
+    try:
+        resolve_env_spec(config.env.id)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
+def _module_problems(config: AlgorithmConfig) -> List[str]:
+    target, kwargs = module_target_and_kwargs(config.module, get_algorithm_spec(config.algorithm.name).default_module)
+    return check_target("module", target, kwargs, ("observation_space", "action_space"), RLModule)
+
+
+def _connector_problems(config: AlgorithmConfig) -> List[str]:
+    errors = []
+    for key in ("env_to_module_connectors", "module_to_env_connectors"):
+        for i, node in enumerate(getattr(config.env_runners, key)):
+            kwargs = {"_target_": node} if isinstance(node, str) else dict(node)
+            target = kwargs.pop("_target_", None)
+            if not target:
+                errors.append(f"env_runners.{key}[{i}]: needs a _target_ (a rlhydra.connectors.Connector class)")
+                continue
+            errors += check_target(f"env_runners.{key}[{i}]", target, kwargs, (), Connector)
+    return errors
+
+
+def _buffer_problems(config: AlgorithmConfig) -> List[str]:
+    if not isinstance(config.algorithm, OffPolicyTrainingConfig):
+        return []
+    target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
+    errors = check_target("buffer", target, kwargs, ("n_step", "gamma", "device", "seed", "batch_size"), ReplayBuffer)
+    if "capacity" in kwargs and (not isinstance(kwargs["capacity"], int) or kwargs["capacity"] < 1):
+        errors.append(f"buffer.capacity: must be a positive integer, got {kwargs['capacity']}")
+    return errors
