@@ -45,25 +45,25 @@ HYPERPARAMETERS = {
            "tau 0.005, gamma 0.99, learning_starts 100 (uniform random actions before), train_freq 1, "
            "gradient_steps 1, automatic entropy tuning (initial alpha 1, target entropy -dim(A))",
     "dqn": "lr 2.3e-3, 256x256 ReLU, 1 env, batch 64, buffer 1e5, learning_starts 1000, gamma 0.99, "
-           "target_update_interval 10, train_freq 256, gradient_steps 128, exploration_fraction 0.16, "
+           "target_update_interval 10 env steps (rlhydra: 128 gradient steps, the same cadence), train_freq 256, gradient_steps 128, exploration_fraction 0.16, "
            "final eps 0.04, Huber loss, grad clip 10",
 }
 
 
 # ---- children: each runs in its own process and emits one JSON result ---------------------------------------
-def rlhydra_builder(algo: str, seed: int, steps_per_iteration: int, total_steps: int) -> Any:
+def rlhydra_builder(algo: str, seed: int, train_batch_size: int, total_steps: int) -> Any:
     """rlhydra's builder with the same hyperparameters as SB3's (what conf/tuned/<algo>_<env>.yaml sets)."""
     from rlhydra import DQNConfig, SACConfig
 
     if algo == "sac":
-        builder = SACConfig().training(lr=1e-3, train_batch_size=256, learning_starts=100, gamma=0.99, tau=0.005,
-                                       train_freq=1, gradient_steps=1, steps_per_iteration=steps_per_iteration)
+        builder = SACConfig().training(lr=1e-3, minibatch_size=256, learning_starts=100, gamma=0.99, tau=0.005,
+                                       train_freq=1, gradient_steps=1, train_batch_size=train_batch_size)
         buffer_capacity = 1_000_000
     else:
-        builder = DQNConfig().training(lr=2.3e-3, train_batch_size=64, learning_starts=1000, gamma=0.99,
-                                       target_update_interval=10, train_freq=256, gradient_steps=128,
+        builder = DQNConfig().training(lr=2.3e-3, minibatch_size=64, learning_starts=1000, gamma=0.99,
+                                       target_update_interval=128, train_freq=256, gradient_steps=128,
                                        exploration_fraction=0.16, exploration_final_eps=0.04,
-                                       steps_per_iteration=steps_per_iteration)
+                                       train_batch_size=train_batch_size)
         buffer_capacity = 100_000
     builder = (builder.environment(SETTINGS[algo]["env"]).debugging(seed=seed)
                .env_runners(num_envs_per_env_runner=1)
@@ -114,7 +114,7 @@ def child_rlhydra_throughput(algo: str, warmup: int, steps: int, seed: int) -> N
     algo_obj.stop()
     emit({"import_s": imported - start, "build_s": built - imported, "time_s": t1 - t0, "cpu_s": c1 - c0,
           "env_steps": algo_obj.env_steps - steps0, "updates": result["learner/updates"] - updates0,
-          "update_s": update_s, "threads": torch.get_num_threads(), "steps_per_iteration": spi})
+          "update_s": update_s, "threads": torch.get_num_threads(), "train_batch_size": spi})
 
 
 def child_sb3_throughput(algo: str, warmup: int, steps: int, seed: int) -> None:
@@ -338,7 +338,7 @@ def time_to_return_settings(algo: str, quick: bool) -> Dict[str, Any]:
     if quick:
         if algo == "sac":
             s.update(total=500, eval_every=500, threshold=-10_000.0,
-                     extra=["total_steps=500", "algorithm.steps_per_iteration=500", "evaluation.interval=1"])
+                     extra=["total_steps=500", "algorithm.train_batch_size=500", "evaluation.interval=1"])
         else:
             s.update(total=2048, eval_every=1024, threshold=0.0, extra=["total_steps=2048", "evaluation.interval=1"])
     return s
@@ -520,7 +520,7 @@ def method_notes(args: argparse.Namespace, sac_tp: Dict[str, Any], dqn_tp: Dict[
         f"an untimed warm-up (SAC {args.sac_warmup:,}, DQN {args.dqn_warmup:,} env steps, past learning_starts), "
         f"then a timed stretch of SAC {args.sac_steps:,} / DQN {args.dqn_steps:,} env steps with all their updates "
         "(rlhydra: whole `train()` calls of "
-        f"{sac_tp['rlhydra']['steps_per_iteration']:,} / {dqn_tp['rlhydra']['steps_per_iteration']:,} env steps; "
+        f"{sac_tp['rlhydra']['train_batch_size']:,} / {dqn_tp['rlhydra']['train_batch_size']:,} env steps; "
         "SB3: from a callback at the env step after the warm-up (its updates done) to the end of `learn()`, so the "
         "timed stretch holds one env step fewer; `total_timesteps` = warm-up + timed steps on both sides, so DQN's "
         "epsilon schedule is the same). Updates are counted exactly (learner/updates, "

@@ -103,9 +103,9 @@ def observations(env_id, n=64):
     PPOConfig().environment("Pendulum-v1").env_runners(num_envs_per_env_runner=2, normalize_obs=True)
     .training(train_batch_size=64, minibatch_size=32, num_epochs=1),
     SACConfig().environment("Pendulum-v1").env_runners(num_envs_per_env_runner=2)
-    .training(learning_starts=32, steps_per_iteration=64, train_batch_size=16),
+    .training(learning_starts=32, train_batch_size=64, minibatch_size=16),
     DQNConfig().environment("CartPole-v1").env_runners(num_envs_per_env_runner=2, normalize_obs=True)
-    .training(learning_starts=32, steps_per_iteration=64, train_batch_size=16, dueling=True),
+    .training(learning_starts=32, train_batch_size=64, minibatch_size=16, dueling=True),
 ], ids=["ppo-box-normalized", "sac-squashed", "dqn-dueling-normalized"])
 def test_a_module_from_a_checkpoint_acts_like_the_algorithm(builder, tmp_path):
     obs = observations(builder.config.env.id)

@@ -90,7 +90,7 @@ def table_batch(weights=None) -> Dict[str, torch.Tensor]:
 
 def tiny_dqn(**training) -> DQNConfig:
     return (DQNConfig().environment("CartPole-v1")
-            .training(**{"steps_per_iteration": 64, "learning_starts": 32, "train_batch_size": 16,
+            .training(**{"train_batch_size": 64, "learning_starts": 32, "minibatch_size": 16,
                          "target_update_interval": 50, **training})
             .rl_module(model_config={"hidden_sizes": [16, 16]}).env_runners(num_envs_per_env_runner=2)
             .evaluation(interval=0, final=False).debugging(seed=0))
@@ -233,15 +233,14 @@ def test_updates_take_adam_steps_on_the_online_net_with_the_clipped_gradient(dou
 
 
 def test_target_update_count_survives_a_checkpoint():
-    learner = tabular_learner(target_update_interval=10, tau=1.0)
-    learner.on_env_steps(25, 0.0)  # two intervals done
-    restored = tabular_learner(target_update_interval=10, tau=1.0)
+    learner = tabular_learner(target_update_interval=3, tau=1.0)
+    for _ in range(2):
+        learner.update(table_batch(), 0.0)
+    restored = tabular_learner(target_update_interval=3, tau=1.0)
     restored.set_state(learner.get_state())
-    set_table(restored.raw_module.q, 2 * ONLINE)
-    restored.on_env_steps(27, 0.0)
-    assert torch.equal(table_of(restored.raw_module.q_target), ONLINE), "a resumed learner re-did a target update"
-    restored.on_env_steps(30, 0.0)
-    assert torch.equal(table_of(restored.raw_module.q_target), 2 * ONLINE)
+    restored.update(table_batch(), 0.0)
+    assert torch.equal(table_of(restored.raw_module.q_target), table_of(restored.raw_module.q)), (
+        "the resumed learner's 3rd gradient step must update the target, as the uninterrupted one would")
 
 
 # ---- dueling -----------------------------------------------------------------------------------------------------
@@ -319,42 +318,33 @@ def test_epsilon_greedy_acts_greedily_on_the_online_net_and_uniformly_at_random_
 
 
 # ---- target network updates ---------------------------------------------------------------------------------------
-def test_hard_target_updates_copy_the_online_net_once_per_interval_of_env_steps():
-    learner = tabular_learner(target_update_interval=10, tau=1.0)
+def test_hard_target_updates_copy_the_online_net_every_interval_of_gradient_steps():
+    learner = tabular_learner(target_update_interval=3, tau=1.0)
     module = learner.raw_module
-    learner.on_env_steps(9, 0.0)
-    assert torch.equal(table_of(module.q_target), TARGET), "no target update before 10 env steps"
-    learner.on_env_steps(10, 0.0)
-    assert torch.equal(table_of(module.q_target), ONLINE), "at 10 env steps the target is a copy of the online net"
-    set_table(module.q, 2 * ONLINE)
-    learner.on_env_steps(10, 0.0)
-    learner.on_env_steps(19, 0.0)
-    assert torch.equal(table_of(module.q_target), ONLINE), "no second copy before 20 env steps"
-    learner.on_env_steps(23, 0.0)
-    assert torch.equal(table_of(module.q_target), 2 * ONLINE)
-    set_table(module.q, 3 * ONLINE)
-    learner.on_env_steps(45, 0.0)  # jumps over 30 and 40
-    assert torch.equal(table_of(module.q_target), 3 * ONLINE)
-    set_table(module.q, 4 * ONLINE)
-    learner.on_env_steps(49, 0.0)
-    assert torch.equal(table_of(module.q_target), 3 * ONLINE), "no update between 45 and 50 env steps"
+    learner.on_env_steps(10_000, 0.0)
+    assert torch.equal(table_of(module.q_target), TARGET), "env steps do not move the target: gradient steps do"
+    for step in range(1, 8):
+        learner.update(table_batch(), 0.0)
+        if step % 3 == 0:
+            copied = table_of(module.q)
+        expected = TARGET if step < 3 else copied
+        assert torch.equal(table_of(module.q_target), expected), f"after gradient step {step}"
+    assert not torch.equal(table_of(module.q), copied), "the online net moved on after the last copy"
 
 
 def test_soft_target_updates_move_the_target_by_tau_towards_the_online_net_once_per_interval():
-    learner = tabular_learner(target_update_interval=10, tau=0.25)
+    learner = tabular_learner(target_update_interval=2, tau=0.25)
     module = learner.raw_module
-    learner.on_env_steps(5, 0.0)
-    assert torch.equal(table_of(module.q_target), TARGET)
-    learner.on_env_steps(12, 0.0)
-    first = 0.75 * TARGET + 0.25 * ONLINE
+    learner.update(table_batch(), 0.0)
+    assert torch.equal(table_of(module.q_target), TARGET), "no target update before the 2nd gradient step"
+    learner.update(table_batch(), 0.0)
+    first = 0.75 * TARGET + 0.25 * table_of(module.q)
     assert torch.allclose(table_of(module.q_target), first, atol=1e-6), (
         "polyak: target = (1 - tau) * target + tau * online")
-    learner.on_env_steps(15, 0.0)
-    learner.on_env_steps(19, 0.0)
-    assert torch.allclose(table_of(module.q_target), first, atol=1e-6), "one polyak step per interval, not per call"
-    learner.on_env_steps(20, 0.0)
-    assert torch.allclose(table_of(module.q_target), 0.75 * first + 0.25 * ONLINE, atol=1e-6)
-    assert torch.equal(table_of(module.q), ONLINE), "target updates never touch the online net"
+    learner.update(table_batch(), 0.0)
+    assert torch.allclose(table_of(module.q_target), first, atol=1e-6), "one polyak step per interval, not per step"
+    learner.update(table_batch(), 0.0)
+    assert torch.allclose(table_of(module.q_target), 0.75 * first + 0.25 * table_of(module.q), atol=1e-6)
 
 
 # ---- the learner <-> buffer wiring through the off-policy loop ------------------------------------------------------
@@ -406,9 +396,8 @@ def test_prioritized_replay_weights_reach_the_loss_and_abs_td_errors_become_prio
         buffer.add(algo.sample(1, random_actions=True).data)
         newest = ((buffer._pos - 1) % buffer.capacity_per_env) * buffer.num_envs + np.arange(buffer.num_envs)
         np.testing.assert_allclose(buffer.tree[newest], highest, rtol=1e-6, err_msg="new transitions get max priority")
-        # the loop also drove the schedules by env steps: epsilon at progress 64/128, one target update (at 50)
+        # the loop also drove epsilon by env steps: at progress 64/128
         assert algo.get_module().epsilon.item() == pytest.approx(1.0 + 0.5 * (0.05 - 1.0))
-        assert algo.learner._target_updates == 1
 
 
 def test_n_step_buffer_gives_gamma_to_the_k_discounts_that_the_learner_bootstraps_with():

@@ -283,7 +283,7 @@ def test_same_seed_same_metrics_with_workers():
     .training(target_update_interval=50),
 ], ids=["sac", "dqn"])
 def test_off_policy_algorithms_train_with_two_runners(config):
-    config = (config.training(steps_per_iteration=64, learning_starts=32, train_batch_size=16, train_freq=2)
+    config = (config.training(train_batch_size=64, learning_starts=32, minibatch_size=16, train_freq=2)
               .env_runners(num_env_runners=2, num_envs_per_env_runner=2).evaluation(interval=1, episodes=2, num_envs=2))
     with config.build() as algo:
         for expected_steps in (64, 128):

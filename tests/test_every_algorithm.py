@@ -43,7 +43,7 @@ def tiny(name, seed=5, env=None):
     builder = type(f"{name}Builder", (AlgorithmConfigBuilder,), {"training_class": spec.training_config})()
     have = {f.name for f in fields(spec.training_config)}
     if issubclass(spec.training_config, OffPolicyTrainingConfig):
-        budget = {"steps_per_iteration": 64, "learning_starts": 32, "train_batch_size": 16}
+        budget = {"train_batch_size": 64, "learning_starts": 32, "minibatch_size": 16}
     else:
         budget = {"train_batch_size": 64, "minibatch_size": 32, "num_epochs": 1}
     builder.training(**{k: v for k, v in budget.items() if k in have})

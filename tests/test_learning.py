@@ -64,7 +64,7 @@ def iteration_steps(algorithm: str, env: str, overrides: Tuple[str, ...]) -> int
     """Env steps per training iteration of the tuned pair."""
     config = check_hydra_config(compose_cfg([f"algorithm={algorithm}", f"env={env}", *overrides]))
     hp = config.algorithm
-    return hp.steps_per_iteration if hasattr(hp, "steps_per_iteration") else hp.train_batch_size
+    return hp.train_batch_size
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from rlhydra.data import columns as C
 from tests.conftest import compose_cfg
 
 EVAL = "eval/episode_return_mean"
-TINY = dict(steps_per_iteration=64, learning_starts=32, train_batch_size=16)
+TINY = dict(train_batch_size=64, learning_starts=32, minibatch_size=16)
 
 
 def tiny_sac() -> SACConfig:
@@ -65,8 +65,8 @@ def test_sac_alpha_is_tuned_or_fixed():
 ])
 def test_dqn_switches_from_the_command_line(overrides):
     config = check_hydra_config(compose_cfg([
-        "algorithm=dqn", "env=cartpole", "algorithm.steps_per_iteration=64", "algorithm.learning_starts=32",
-        "algorithm.train_freq=4", "algorithm.train_batch_size=16", "module.hidden_sizes=[16,16]",
+        "algorithm=dqn", "env=cartpole", "algorithm.train_batch_size=64", "algorithm.learning_starts=32",
+        "algorithm.train_freq=4", "algorithm.minibatch_size=16", "module.hidden_sizes=[16,16]",
         "evaluation.interval=0", "evaluation.final=false", *overrides,
     ]))
     with config.build() as algo:
@@ -79,14 +79,22 @@ def test_dqn_switches_from_the_command_line(overrides):
             assert algo.buffer.max_priority != 1.0  # priorities came back from the learner's TD errors
 
 
-def test_dqn_epsilon_decays_linearly_and_targets_follow_env_steps():
+def test_dqn_epsilon_decays_linearly_with_env_steps_and_targets_follow_gradient_steps():
     with tiny_dqn(exploration_fraction=0.5, exploration_final_eps=0.1).stopping(total_steps=256).build() as algo:
         learner = algo.learner
         assert learner.epsilon(0.0) == 1.0 and learner.epsilon(0.25) == pytest.approx(0.55)
         assert learner.epsilon(0.5) == pytest.approx(0.1) and learner.epsilon(1.0) == pytest.approx(0.1)
         algo.train()
         assert algo.get_module().epsilon.item() == pytest.approx(learner.epsilon(64 / 256))
-        assert learner._target_updates == 64 // 50
+        module = algo.get_module()
+        assert learner.num_updates >= 3
+        synced = all(torch.equal(a, b) for a, b in zip(module.q.parameters(), module.q_target.parameters()))
+        assert not synced, "no target update before target_update_interval (50) gradient steps"
+    with tiny_dqn(target_update_interval=1).stopping(total_steps=256).build() as algo:
+        algo.train()
+        module = algo.get_module()
+        assert all(torch.equal(a, b) for a, b in zip(module.q.parameters(), module.q_target.parameters())), (
+            "with target_update_interval=1 the target copies the online net after every gradient step")
 
 
 def test_dqn_greedy_inference_explores_with_epsilon():

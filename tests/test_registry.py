@@ -115,7 +115,7 @@ def test_new_folder_found_by_name_and_its_checkpoint_loads_in_a_fresh_process(tm
 def test_builtin_checkpoint_loads_in_a_fresh_process(tmp_path):
     from rlhydra import DQNConfig
 
-    algo = (DQNConfig().environment("CartPole-v1").training(learning_starts=50, steps_per_iteration=100)
+    algo = (DQNConfig().environment("CartPole-v1").training(learning_starts=50, train_batch_size=100)
             .evaluation(interval=0, episodes=1).build())
     try:
         algo.train()

@@ -30,14 +30,14 @@ def ppo(**runners):
 
 def sac(env_id="Pendulum-v1"):
     return (SACConfig().environment(env_id)
-            .training(learning_starts=64, steps_per_iteration=64, train_batch_size=32, gradient_steps=1)
+            .training(learning_starts=64, train_batch_size=64, minibatch_size=32, gradient_steps=1)
             .rl_module(model_config={"hidden_sizes": [16, 16]}).env_runners(num_envs_per_env_runner=2)
             .evaluation(interval=0).debugging(seed=5))
 
 
 def dqn():
     builder = (DQNConfig().environment("CartPole-v1")
-               .training(learning_starts=64, steps_per_iteration=64, train_batch_size=32, n_step=3,
+               .training(learning_starts=64, train_batch_size=64, minibatch_size=32, n_step=3,
                          target_update_interval=50)
                .rl_module(model_config={"hidden_sizes": [16, 16]}).env_runners(num_envs_per_env_runner=2)
                .evaluation(interval=0).debugging(seed=5))
@@ -111,7 +111,7 @@ def metrics(run_dir):
     (["algorithm=ppo", "algorithm.train_batch_size=256", "algorithm.minibatch_size=128", "total_steps=1536",
       "env_runners.normalize_obs=true"], 768),
     (["algorithm=dqn", "~tuned", "buffer=prioritized", "algorithm.n_step=3", "algorithm.learning_starts=100",
-      "algorithm.steps_per_iteration=128", "total_steps=768", "module.hidden_sizes=[16,16]"], 384),
+      "algorithm.train_batch_size=128", "total_steps=768", "module.hidden_sizes=[16,16]"], 384),
 ], ids=["ppo", "dqn"])
 @pytest.mark.slow
 def test_resume_from_the_command_line_continues_the_run_exactly(args, steps, tmp_path):

@@ -453,8 +453,8 @@ def test_without_gsde_exploration_samples_the_squashed_gaussian_and_reset_noise_
 
 # ---- wiring through the algorithm ------------------------------------------------------------------------------
 def tiny_sac() -> SACConfig:
-    return (SACConfig().environment("Pendulum-v1").training(steps_per_iteration=64, learning_starts=32,
-                                                               train_batch_size=16)
+    return (SACConfig().environment("Pendulum-v1").training(train_batch_size=64, learning_starts=32,
+                                                               minibatch_size=16)
             .rl_module(model_config={"hidden_sizes": [16, 16]}).env_runners(num_envs_per_env_runner=2)
             .evaluation(interval=0, episodes=1, num_envs=1))
 

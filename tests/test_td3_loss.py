@@ -307,7 +307,7 @@ def test_actions_must_be_a_bounded_box(space, message):
 
 def test_the_builder_takes_rllibs_off_policy_names_and_sb3s_defaults():
     hp = TD3Config().training(train_batch_size_per_learner=64, num_steps_sampled_before_learning_starts=7).to_config()
-    assert (hp.algorithm.train_batch_size, hp.algorithm.learning_starts) == (64, 7)
+    assert (hp.algorithm.minibatch_size, hp.algorithm.learning_starts) == (64, 7)
     defaults = TD3Config().to_config().algorithm
     assert (defaults.lr, defaults.tau, defaults.policy_delay, defaults.target_policy_noise,
-            defaults.target_noise_clip, defaults.train_batch_size) == (1e-3, 0.005, 2, 0.2, 0.5, 256)
+            defaults.target_noise_clip, defaults.minibatch_size) == (1e-3, 0.005, 2, 0.2, 0.5, 256)

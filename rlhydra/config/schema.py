@@ -138,14 +138,14 @@ class OffPolicyTrainingConfig(TrainingConfig):
     """What off-policy algorithms (SAC, DQN ...) share: replay, update cadence, n-step returns, target networks."""
 
     # RLlib's names, accepted by the builders' .training(...)
-    ALIASES: ClassVar[Dict[str, str]] = {"train_batch_size_per_learner": "train_batch_size",
+    ALIASES: ClassVar[Dict[str, str]] = {"train_batch_size_per_learner": "minibatch_size",
                                          "num_steps_sampled_before_learning_starts": "learning_starts"}
 
-    train_batch_size: int = 256  # transitions per gradient step (RLlib's meaning for off-policy algorithms)
     learning_starts: int = at_least(100, 0)  # env steps of uniform random actions before the first gradient step
     train_freq: int = positive(1)  # vector steps collected between rounds of gradient steps
     gradient_steps: int = 1  # gradient steps per round; -1: one per env step collected in the round
-    steps_per_iteration: int = positive(1000)  # env steps per train() call (one metrics row)
+    train_batch_size: int = positive(1000)  # env steps collected per training iteration (one train() call, one metrics row)
+    minibatch_size: int = positive(256)  # transitions sampled from the replay buffer per gradient step
     n_step: int = positive(1)  # n-step returns, computed in the buffer, never across an episode end
     tau: float = between(0.005, 0.0, 1.0, low_open=True)  # polyak factor of the target networks (1: hard copy)
 

@@ -23,7 +23,7 @@ class OffPolicyAlgorithm(Algorithm):
         hp = config.algorithm
         target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
         self.buffer = import_class(target, ReplayBuffer, "buffer")(
-            n_step=hp.n_step, gamma=hp.gamma, batch_size=hp.train_batch_size, device=self.learner.device,
+            n_step=hp.n_step, gamma=hp.gamma, batch_size=hp.minibatch_size, device=self.learner.device,
             seed=self.seed, **kwargs,
         )
         # The runner stores what the module saw: flattened float32 observations.
@@ -33,7 +33,7 @@ class OffPolicyAlgorithm(Algorithm):
 
     def training_step(self) -> Dict[str, Any]:
         hp = self.config.algorithm
-        target_steps = self.env_steps + hp.steps_per_iteration
+        target_steps = self.env_steps + hp.train_batch_size
         stats: List[Dict[str, torch.Tensor]] = []
         sample_time = learn_time = 0.0
         while self.env_steps < target_steps:
@@ -45,7 +45,7 @@ class OffPolicyAlgorithm(Algorithm):
             if self.env_steps >= hp.learning_starts and len(self.buffer) > 0:
                 rounds = hp.gradient_steps if hp.gradient_steps > 0 else rollout.num_steps
                 for _ in range(rounds):
-                    batch = self.buffer.sample(hp.train_batch_size)
+                    batch = self.buffer.sample(hp.minibatch_size)
                     out = self.learner.update(batch, self.progress)
                     td_errors = out.pop("td_errors", None)
                     if td_errors is not None and hasattr(self.buffer, "update_priorities"):

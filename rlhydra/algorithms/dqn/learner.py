@@ -14,11 +14,12 @@ from rlhydra.models.target_networks import polyak_update
 
 
 class DQNLearner(Learner):
-    """One gradient step per `update(batch)`; target updates and epsilon follow env steps."""
+    """One gradient step per `update(batch)`; the target network follows gradient steps, epsilon env steps."""
 
     def __init__(self, config, module: TorchRLModule, fabric=None) -> None:
         super().__init__(config, module, fabric)
-        self._target_updates = 0
+        self.online_params = list(self.raw_module.q.parameters())
+        self.target_params = list(self.raw_module.q_target.parameters())
         self.on_env_steps(0, 0.0)
 
     def configure_optimizers(self, module: TorchRLModule) -> List[torch.optim.Optimizer]:
@@ -31,12 +32,7 @@ class DQNLearner(Learner):
         return hp.exploration_initial_eps + frac * (hp.exploration_final_eps - hp.exploration_initial_eps)
 
     def on_env_steps(self, env_steps: int, progress: float) -> None:
-        hp = self.config.algorithm
         self.raw_module.epsilon.fill_(self.epsilon(progress))
-        due = env_steps // hp.target_update_interval
-        if due > self._target_updates:
-            self._target_updates = due
-            polyak_update(list(self.raw_module.q_target.parameters()), list(self.raw_module.q.parameters()), hp.tau)
 
     def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, torch.Tensor]:
         hp = self.config.algorithm
@@ -54,12 +50,7 @@ class DQNLearner(Learner):
         loss = (batch["weights"] * F.smooth_l1_loss(q, target, reduction="none")).mean()
         self.backward_step(loss, self.optimizers[0], hp.grad_clip)
         self.num_updates += 1
+        if self.num_updates % hp.target_update_interval == 0:
+            polyak_update(self.target_params, self.online_params, hp.tau)
         return {"loss": loss.detach(), "q_mean": q.detach().mean(), "epsilon": m.epsilon.clone(),
                 "td_errors": (q - target).detach()}
-
-    def get_state(self) -> Dict:
-        return {**super().get_state(), "target_updates": self._target_updates}
-
-    def set_state(self, state: Dict) -> None:
-        super().set_state(state)
-        self._target_updates = int(state["target_updates"])
