@@ -34,11 +34,12 @@ class StepSpy:
     def __init__(self, learner: Any) -> None:
         self.calls: List[Dict[str, Any]] = []
         module = learner.raw_module
-        self.names = {id(p): n for n, p in module.named_parameters()}
+        own = learner_parameters(learner)  # e.g. SAC's log_alpha, which the learner holds
+        self.names = {id(p): n for n, p in [*module.named_parameters(), *own.items()]}
         original = learner.backward_step
 
         def spy(loss, optimizer, grad_clip=None):
-            live = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+            live = [(n, p) for n, p in [*module.named_parameters(), *own.items()] if p.requires_grad]
             reach = torch.autograd.grad(loss, [p for _, p in live], retain_graph=True, allow_unused=True)
             out = original(loss, optimizer, grad_clip)
             params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -47,18 +48,23 @@ class StepSpy:
                 "reached": {n for (n, _), g in zip(live, reach) if g is not None},
                 "stepped": {self.names[id(p)] for p in params},
                 "grads": {self.names[id(p)]: p.grad.detach().clone() for p in params if p.grad is not None},
-                "state": {k: v.detach().clone() for k, v in module.state_dict().items()},
+                "state": {k: v.detach().clone() for k, v in [*module.state_dict().items(), *own.items()]},
             })
             return out
 
         learner.backward_step = spy
 
 
+def learner_parameters(learner: Any) -> Dict[str, torch.nn.Parameter]:
+    """Parameters the learner holds outside its module (SAC's entropy temperature)."""
+    return {"log_alpha": learner.log_alpha} if hasattr(learner, "log_alpha") else {}
+
+
 def double_copy(module: Any, state: Dict[str, torch.Tensor] | None = None) -> Any:
     """A float64 copy of `module` (optionally with `state` loaded) for a plain-torch reference."""
     ref = copy.deepcopy(module)
-    if state is not None:
-        ref.load_state_dict(state)
+    if state is not None:  # a spy's state may hold the learner's own parameters too: the module takes its own
+        ref.load_state_dict({k: v for k, v in state.items() if k in ref.state_dict()})
     return ref.double().requires_grad_(True)
 
 
@@ -72,6 +78,8 @@ def run_update(learner: Any, batch=None, seed: int = SEED):
     """One update under a fixed seed, with the module before it (float64 copy) and the spy's record."""
     batch = batch or make_batch()
     before = double_copy(learner.raw_module)
+    for name, p in learner_parameters(learner).items():  # the reference sees them beside the module's own
+        before.register_parameter(name, torch.nn.Parameter(p.detach().double().clone()))
     spy = StepSpy(learner)
     torch.manual_seed(seed)
     out = learner.update(batch, 0.0)

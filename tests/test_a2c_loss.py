@@ -244,7 +244,7 @@ def test_with_gae_lambda_1_the_targets_are_discounted_n_step_returns_bootstrappe
             obs = torch.from_numpy(rollout.data[C.OBS]).reshape(10, 4)
             v = module.vf(obs).squeeze(-1).numpy()
             logp = torch_logp(module, obs, torch.from_numpy(rollout.data[C.ACTIONS]).reshape(10)).numpy()
-        metrics = algo.learner.update(rollout, 0.0)
+        metrics = algo.learner.update(algo.learner_batch(rollout), 0.0)
     adv = returns - v
     # one step: its stats are taken before the weights move
     assert metrics["learner/vf_loss"] == pytest.approx(np.mean(adv ** 2), rel=1e-5), "targets: n-step returns"
@@ -264,7 +264,7 @@ def test_one_gradient_step_on_the_whole_rollout_per_update():
             return loss_fn(mb)
 
         learner.loss = spy_loss
-        learner.update(make_rollout(REWARDS), 0.0)
+        learner.update(algo.learner_batch(make_rollout(REWARDS)), 0.0)
         assert sizes == [10] and learner.num_updates == 1
         algo.train()  # 80 env steps: 2 envs x 40, more than any minibatch default
         assert sizes == [10, 80] and learner.num_updates == 2 and algo.env_steps == 80
@@ -308,7 +308,7 @@ def test_one_update_is_the_reference_loss_clipped_to_max_grad_norm_and_one_rmspr
         reference_loss(ref, mb, hp)[0].backward()
         norm = torch.nn.utils.clip_grad_norm_(list(ref.parameters()), 0.5)
         opt.step()
-        metrics = algo.learner.update(rollout, 0.0)
+        metrics = algo.learner.update(algo.learner_batch(rollout), 0.0)
     assert norm > 0.5, "the test needs a gradient that is clipped"
     assert metrics["learner/grad_norm"] == pytest.approx(norm.item(), rel=1e-4)
     for p, r in zip(module.parameters(), ref.parameters()):
@@ -317,7 +317,7 @@ def test_one_update_is_the_reference_loss_clipped_to_max_grad_norm_and_one_rmspr
 
 def test_the_lr_schedule_is_shared_with_ppo():
     with build(lr=1e-2, lr_schedule="linear") as algo:
-        metrics = algo.learner.update(make_rollout(REWARDS), 0.25)
+        metrics = algo.learner.update(algo.learner_batch(make_rollout(REWARDS)), 0.25)
         assert algo.learner.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.75e-2)
     assert metrics["learner/lr"] == pytest.approx(0.75e-2)
     assert {"learner/policy_loss", "learner/vf_loss", "learner/entropy", "learner/grad_norm",

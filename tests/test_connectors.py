@@ -8,7 +8,6 @@ import torch
 
 from rlhydra.connectors.env_to_module import NormalizeObservations, default_env_to_module
 from rlhydra.connectors.learner import (
-    NEXT_VF_PREDS,
     AddValuePredictions,
     FlattenTime,
     GeneralAdvantageEstimation,
@@ -246,12 +245,12 @@ def test_value_predictions_are_for_obs_and_next_obs_at_the_same_step_and_env():
     next_obs = obs + np.array([0.5, 0.0], np.float32)
     out = AddValuePredictions(LinearValue())({C.OBS: obs, C.NEXT_OBS: next_obs})
     np.testing.assert_allclose(out[C.VF_PREDS], 10 * t + env)
-    np.testing.assert_allclose(out[NEXT_VF_PREDS], 10 * t + 5 + env)
+    np.testing.assert_allclose(out[C.NEXT_VF_PREDS], 10 * t + 5 + env)
 
 
 def test_gae_connector_passes_terminations_and_truncations_in_their_places():
     ones = np.ones((1, 2), np.float32)
-    batch = {C.REWARDS: ones, C.VF_PREDS: np.zeros((1, 2), np.float32), NEXT_VF_PREDS: 10 * ones,
+    batch = {C.REWARDS: ones, C.VF_PREDS: np.zeros((1, 2), np.float32), C.NEXT_VF_PREDS: 10 * ones,
              C.TERMINATED: np.array([[True, False]]), C.TRUNCATED: np.array([[False, True]])}
     out = GeneralAdvantageEstimation(gamma=0.5, lam=0.9)(batch)
     np.testing.assert_allclose(out[C.ADVANTAGES], [[1.0, 6.0]])

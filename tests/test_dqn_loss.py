@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from rlhydra import DQNConfig
 from rlhydra.algorithms.dqn.learner import DQNLearner
-from rlhydra.algorithms.dqn.module import Q_VALUES, DQNModule, QNetwork
+from rlhydra.algorithms.dqn.module import DQNModule, QNetwork
 from rlhydra.data import columns as C
 
 # ---- a tabular DQN: one linear layer on one-hot states, so Q(s, .) is a row of a table written out below --------
@@ -270,7 +270,7 @@ def test_dueling_switch_builds_value_and_advantage_heads_the_learner_trains_thro
             x = m.q.net(obs)
             adv = m.q.advantage(x)
             expected = m.q.value(x) + adv - adv.mean(-1, keepdim=True)
-            assert torch.allclose(m.forward_train({C.OBS: obs})[Q_VALUES], expected, atol=1e-6)
+            assert torch.allclose(m.forward_train({C.OBS: obs})[C.Q_VALUES], expected, atol=1e-6)
         value_before = m.q.value.weight.clone()
         batch = {C.OBS: obs, C.ACTIONS: torch.tensor([0, 1, 0, 1, 1]), C.REWARDS: torch.ones(5),
                  C.NEXT_OBS: torch.randn(5, 4), C.TERMINATED: torch.zeros(5), "discounts": torch.full((5,), 0.99),

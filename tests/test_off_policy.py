@@ -49,10 +49,10 @@ def test_sac_target_critics_move_by_polyak_only():
 def test_sac_alpha_is_tuned_or_fixed():
     with tiny_sac().build() as algo:
         algo.train()
-        assert algo.get_module().log_alpha.item() != 0.0
+        assert algo.learner.log_alpha.item() != 0.0
     with tiny_sac().training(autotune_alpha=False, initial_alpha=0.2).build() as algo:
         algo.train()
-        assert algo.get_module().log_alpha.exp().item() == pytest.approx(0.2)
+        assert algo.learner.log_alpha.exp().item() == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize("overrides", [

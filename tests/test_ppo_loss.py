@@ -436,7 +436,7 @@ def test_update_uses_the_configured_gamma_and_gae_lambda_and_reports_explained_v
         module = algo.learner.raw_module
         rollout = make_rollout(module, np.ones((4, 2), np.float32), REWARDS, terminated, truncated)
         adv, v = reference_advantages(module, rollout, 0.9, 0.5)
-        metrics = algo.learner.update(rollout, 0.0)
+        metrics = algo.learner.update(algo.learner_batch(rollout), 0.0)
     # one step: its stats are taken before the weights move; ratio 1 and V = old prediction
     assert metrics["learner/policy_loss"] == pytest.approx(-adv.mean(), abs=1e-5), "advantages are not GAE(0.9, 0.5)"
     assert metrics["learner/vf_loss"] == pytest.approx(np.mean(adv ** 2), abs=1e-5), "targets should be A + V"
@@ -460,7 +460,7 @@ def test_lr_and_clip_schedules_decay_linearly_with_progress_and_are_used(lr_sche
         rollout = make_rollout(module, RATIOS, REWARDS)
         adv, _ = reference_advantages(module, rollout, 0.9, 0.8)
         before = [p.detach().clone() for p in module.parameters()]
-        metrics = algo.learner.update(rollout, progress)
+        metrics = algo.learner.update(algo.learner_batch(rollout), progress)
         step = max((p.detach() - b).abs().max().item() for p, b in zip(module.parameters(), before))
         opt_lr = algo.learner.optimizers[0].param_groups[0]["lr"]
     assert metrics["learner/lr"] == pytest.approx(lr) and opt_lr == pytest.approx(lr)
@@ -496,7 +496,7 @@ def _update_with_grad_clip(grad_clip):
         reference_loss(ref_module, mb, 0.2, hp)[0].backward()
         ref_norm = torch.cat([g.flatten() for g in grads(ref_module)]).norm().item()
         before = [p.detach().clone() for p in module.parameters()]
-        metrics = algo.learner.update(rollout, 0.0)
+        metrics = algo.learner.update(algo.learner_batch(rollout), 0.0)
         left = torch.cat([g.flatten() for g in grads(module)]).norm().item()
         step = max((p.detach() - b).abs().max().item() for p, b in zip(module.parameters(), before))
     return metrics, ref_norm, left, step
@@ -540,9 +540,9 @@ def test_update_takes_num_epochs_times_ceil_batch_over_minibatch_steps_over_shuf
 
         learner.loss, learner.backward_step = spy_loss, spy_step
         torch.manual_seed(0)
-        metrics = learner.update(rollout, 0.0)
+        metrics = learner.update(algo.learner_batch(rollout), 0.0)
         first_updates = learner.num_updates
-        learner.update(rollout, 0.0)
+        learner.update(algo.learner_batch(rollout), 0.0)
     assert first_updates == 9 and learner.num_updates == 18, "3 epochs x ceil(10 / 4) minibatches, cumulative"
     assert [len(s) for s in seen[:9]] == [4, 4, 2] * 3, "minibatch_size samples per step, the rest in the last one"
     everything = sorted(rollout.data[C.OBS].reshape(10, 4)[:, 0].tolist())
@@ -569,7 +569,7 @@ def test_each_step_uses_only_its_own_gradient():
             return loss_fn(mb, clip)
 
         learner.loss = spy_loss
-        learner.update(rollout, 0.0)
+        learner.update(algo.learner_batch(rollout), 0.0)
         left = grads(module)
     assert len(calls) == 2
     last_module, last_mb = calls[-1]

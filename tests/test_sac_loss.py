@@ -247,7 +247,7 @@ def test_alpha_gradient_is_minus_mean_logp_plus_target_entropy_and_defaults_to_m
     torch.testing.assert_close(alpha_call["loss"].double(), alpha_loss.detach(), **F64)
     torch.testing.assert_close(alpha_call["grads"]["log_alpha"].double(), expected, rtol=1e-4, atol=1e-6)
     # Adam's first step: log_alpha moves by lr against the gradient's sign
-    new = learner.raw_module.log_alpha.item()
+    new = learner.log_alpha.item()
     assert new == pytest.approx(math.log(ALPHA0) - LR * math.copysign(1.0, expected.item()), abs=1e-6)
     # and the next update uses the new alpha
     assert learner.update(batch, 0.0)["alpha"].item() == pytest.approx(math.exp(new), rel=1e-6)
@@ -268,7 +268,7 @@ def test_alpha_rises_when_entropy_is_below_target_and_falls_above(log_std, rises
         last.weight.zero_()
         last.bias.copy_(torch.tensor([0.0] * ACT_DIM + [log_std] * ACT_DIM))
     out = learner.update(make_batch(), 0.0)
-    entropy, alpha = out["entropy"].item(), learner.raw_module.log_alpha.exp().item()
+    entropy, alpha = out["entropy"].item(), learner.log_alpha.exp().item()
     assert (entropy < learner.target_entropy) == rises, f"setup: entropy {entropy}"
     assert (alpha > ALPHA0) == rises and alpha != ALPHA0, \
         f"entropy {entropy} vs target {learner.target_entropy}: alpha {ALPHA0} -> {alpha}"
@@ -278,13 +278,13 @@ def test_fixed_alpha_stays_at_initial_alpha_and_is_used_in_the_losses():
     learner = make_learner(autotune_alpha=False, initial_alpha=0.2)
     batch, before, spy, out = run_update(learner)
     assert len(spy.calls) == 2, "without autotune there is no alpha step"
-    assert learner.raw_module.log_alpha.exp().item() == pytest.approx(0.2)
+    assert learner.log_alpha.exp().item() == pytest.approx(0.2)
     assert out["alpha"].item() == pytest.approx(0.2)
     loss = ref_critic_loss(before, batch, ref_target(before, batch, noise()[0], 0.2))[0]
     torch.testing.assert_close(out["critic_loss"].double(), loss, **F64)
     out2 = learner.update(batch, 0.0)
     assert out2["alpha"].item() == pytest.approx(0.2)
-    assert learner.raw_module.log_alpha.exp().item() == pytest.approx(0.2)
+    assert learner.log_alpha.exp().item() == pytest.approx(0.2)
 
 
 # ---- polyak targets ---------------------------------------------------------------------------------------------

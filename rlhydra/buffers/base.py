@@ -10,6 +10,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlhydra.data import columns as C
+
 
 def as_numpy(x: Any) -> np.ndarray:
     """Convert a numpy array, torch tensor (any device) or sequence to a numpy array."""
@@ -72,12 +74,12 @@ class ReplayBuffer:
         lead = (self.capacity_per_env, num_envs)
         obs_shape, obs_dtype = tuple(observation_space.shape), _storage_dtype(observation_space)
         self.storage = {
-            "obs": np.zeros(lead + obs_shape, dtype=obs_dtype),
-            "actions": np.zeros(lead + tuple(action_space.shape), dtype=_storage_dtype(action_space)),
-            "rewards": np.zeros(lead, dtype=np.float32),
-            "terminated": np.zeros(lead, dtype=bool),
-            "truncated": np.zeros(lead, dtype=bool),
-            "next_obs": np.zeros(lead + obs_shape, dtype=obs_dtype),
+            C.OBS: np.zeros(lead + obs_shape, dtype=obs_dtype),
+            C.ACTIONS: np.zeros(lead + tuple(action_space.shape), dtype=_storage_dtype(action_space)),
+            C.REWARDS: np.zeros(lead, dtype=np.float32),
+            C.TERMINATED: np.zeros(lead, dtype=bool),
+            C.TRUNCATED: np.zeros(lead, dtype=bool),
+            C.NEXT_OBS: np.zeros(lead + obs_shape, dtype=obs_dtype),
         }
         self._pos = 0
         self._filled = 0
@@ -94,7 +96,7 @@ class ReplayBuffer:
         """Append a time-major rollout of [T, num_envs, ...] arrays, continuing each env's stream."""
         if not self.storage:
             raise RuntimeError("call setup() before add()")
-        steps = len(rollout["rewards"])
+        steps = len(rollout[C.REWARDS])
         first = max(steps - self.capacity_per_env, 0)  # earlier steps would be overwritten by this call
         rows = (self._pos + np.arange(first, steps)) % self.capacity_per_env
         for key, store in self.storage.items():
@@ -120,29 +122,29 @@ class ReplayBuffer:
     def _gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         flat, num_envs = self._flat, self.num_envs
         rows, envs = np.divmod(indices, num_envs)
-        rewards = flat["rewards"][indices].astype(np.float64)
-        terminated = flat["terminated"][indices]
-        alive = ~(terminated | flat["truncated"][indices])
+        rewards = flat[C.REWARDS][indices].astype(np.float64)
+        terminated = flat[C.TERMINATED][indices]
+        alive = ~(terminated | flat[C.TRUNCATED][indices])
         steps = np.ones(len(indices), dtype=np.int64)
         last = indices
         for k in range(1, self.n_step):
             if not alive.any():
                 break
             idx = ((rows + k) % self.capacity_per_env) * num_envs + envs
-            rewards += np.where(alive, self.gamma**k * flat["rewards"][idx], 0.0)
+            rewards += np.where(alive, self.gamma**k * flat[C.REWARDS][idx], 0.0)
             steps += alive
             last = np.where(alive, idx, last)
-            term = flat["terminated"][idx]
+            term = flat[C.TERMINATED][idx]
             terminated = terminated | (alive & term)
-            alive = alive & ~(term | flat["truncated"][idx])
+            alive = alive & ~(term | flat[C.TRUNCATED][idx])
         return {
-            "obs": flat["obs"][indices],
-            "actions": flat["actions"][indices],
-            "rewards": rewards.astype(np.float32),
-            "next_obs": flat["next_obs"][last],
-            "terminated": terminated.astype(np.float32),
-            "discounts": (self.gamma**steps).astype(np.float32),
-            "indices": indices,
+            C.OBS: flat[C.OBS][indices],
+            C.ACTIONS: flat[C.ACTIONS][indices],
+            C.REWARDS: rewards.astype(np.float32),
+            C.NEXT_OBS: flat[C.NEXT_OBS][last],
+            C.TERMINATED: terminated.astype(np.float32),
+            C.DISCOUNTS: (self.gamma**steps).astype(np.float32),
+            C.INDICES: indices,
         }
 
     def sample(self, batch_size: int | None = None) -> dict[str, torch.Tensor]:
@@ -151,7 +153,7 @@ class ReplayBuffer:
             raise ValueError("cannot sample: the buffer holds no complete transitions yet")
         indices, weights = self._sample_indices(batch_size or self.batch_size)
         batch = self._gather(indices)
-        batch["weights"] = weights
+        batch[C.WEIGHTS] = weights
         return {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
 
     def iterate(self, batch_size: int | None = None, num_batches: int | None = None) -> Iterator[dict[str, torch.Tensor]]:

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlhydra.data import columns as C
 from rlhydra.buffers.base import ReplayBuffer, as_numpy
 from rlhydra.buffers.sum_tree import SumTree
 
@@ -56,7 +57,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def add(self, rollout: dict[str, Any]) -> None:
         super().add(rollout)
-        written = min(len(rollout["rewards"]), self.capacity_per_env)
+        written = min(len(rollout[C.REWARDS]), self.capacity_per_env)
         # The rows just written plus the rows whose windows they complete: newest first.
         age = np.arange(min(written + self.n_step - 1, self._filled))
         rows = (self._pos - 1 - age) % self.capacity_per_env

@@ -38,6 +38,7 @@ class AlgorithmSpec:
     algorithm_class: type  # a subclass of rlhydra.core.algorithm.Algorithm
     default_module: str  # import path of the default RLModule class
     action_spaces: Tuple[str, ...]  # "discrete" and/or "continuous"
+    module_apis: Tuple[type, ...] = ()  # what its learner calls on the module (rlhydra.models.apis); checked
 
 
 _REGISTRY: Dict[str, AlgorithmSpec] = {}

@@ -9,8 +9,6 @@ import torch
 from rlhydra.connectors.pipeline import Batch, Connector
 from rlhydra.data import columns as C
 
-NEXT_VF_PREDS = "next_vf_preds"
-
 
 def compute_gae(
     rewards: np.ndarray,
@@ -51,7 +49,7 @@ class AddValuePredictions(Connector):
         device = next(self.module.parameters()).device
         values = self.module.compute_values(torch.from_numpy(both).to(device)).float().cpu().numpy()
         values = values.reshape(2, num_t, num_envs)
-        batch[C.VF_PREDS], batch[NEXT_VF_PREDS] = values[0], values[1]
+        batch[C.VF_PREDS], batch[C.NEXT_VF_PREDS] = values[0], values[1]
         return batch
 
 
@@ -63,7 +61,7 @@ class GeneralAdvantageEstimation(Connector):
 
     def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
         advantages, targets = compute_gae(
-            batch[C.REWARDS], batch[C.VF_PREDS], batch[NEXT_VF_PREDS],
+            batch[C.REWARDS], batch[C.VF_PREDS], batch[C.NEXT_VF_PREDS],
             batch[C.TERMINATED], batch[C.TRUNCATED], self.gamma, self.lam,
         )
         batch[C.ADVANTAGES], batch[C.VALUE_TARGETS] = advantages, targets

@@ -40,10 +40,13 @@ class Learner(abc.ABC):
         """The optimizers of the module's parameters."""
 
     @abc.abstractmethod
-    def update(self, batch: Any, progress: float) -> Dict[str, Any]:
-        """Learn from a batch (on-policy: the iteration's Rollout; off-policy: one replay sample).
+    def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, Any]:
+        """Learn from one batch: a dict of tensors on this learner's device keyed by `rlhydra.data.columns`
+        (on-policy: the iteration's rollout after the algorithm's learner connector; off-policy: one replay sample).
 
-        `progress` in [0, 1] drives schedules. Metrics may be tensors: they reach the host once per iteration.
+        `progress` in [0, 1] drives schedules. Returns metrics by name, any subset per call, tensors or numbers
+        (they reach the host once per iteration), and optionally `columns.TD_ERRORS`: per-sample TD errors, which a
+        prioritized replay buffer turns into priorities.
         """
 
     def adam(self, params: Any, lr: float, eps: float = 1e-8) -> torch.optim.Adam:

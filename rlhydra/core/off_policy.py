@@ -12,6 +12,7 @@ from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.buffers import ReplayBuffer
 from rlhydra.config.targets import import_class, module_target_and_kwargs
 from rlhydra.core.algorithm import Algorithm
+from rlhydra.data import columns as C
 from rlhydra.models.mlp import flat_dim
 
 
@@ -34,7 +35,7 @@ class OffPolicyAlgorithm(Algorithm):
     def training_step(self) -> Dict[str, Any]:
         hp = self.config.algorithm
         target_steps = self.env_steps + hp.train_batch_size
-        stats: List[Dict[str, torch.Tensor]] = []
+        stats: List[Dict[str, Any]] = []
         sample_time = learn_time = 0.0
         while self.env_steps < target_steps:
             start = time.perf_counter()
@@ -46,20 +47,17 @@ class OffPolicyAlgorithm(Algorithm):
                 rounds = hp.gradient_steps if hp.gradient_steps > 0 else rollout.num_steps
                 for _ in range(rounds):
                     batch = self.buffer.sample(hp.minibatch_size)
-                    out = self.learner.update(batch, self.progress)
-                    td_errors = out.pop("td_errors", None)
+                    out = dict(self.learner.update(batch, self.progress))
+                    td_errors = out.pop(C.TD_ERRORS, None)
                     if td_errors is not None and hasattr(self.buffer, "update_priorities"):
-                        self.buffer.update_priorities(batch["indices"], td_errors)
+                        self.buffer.update_priorities(batch[C.INDICES], td_errors)
                     stats.append(out)
                 self.sync_weights()
             sample_time += sampled - start
             learn_time += time.perf_counter() - sampled
         metrics: Dict[str, Any] = {"perf/sample_time_s": sample_time, "perf/learn_time_s": learn_time,
                                    "learner/updates": self.learner.num_updates, "buffer/size": len(self.buffer)}
-        if stats:
-            keys = list(stats[0])
-            means = torch.stack([torch.stack([s[k].float() for k in keys]) for s in stats]).mean(0).tolist()
-            metrics.update({f"learner/{k}": v for k, v in zip(keys, means)})  # one host sync per iteration
+        metrics.update({f"learner/{k}": v for k, v in mean_metrics(stats, self.learner.device).items()})
         return metrics
 
     def get_state(self) -> Dict[str, Any]:
@@ -70,3 +68,16 @@ class OffPolicyAlgorithm(Algorithm):
     def set_state(self, state: Dict[str, Any]) -> None:
         super().set_state(state)
         self.buffer.load_state_dict(state["buffer"])
+
+
+def mean_metrics(updates: List[Dict[str, Any]], device: torch.device) -> Dict[str, float]:
+    """Each metric's mean over the updates that reported it (tensors or numbers, any subset per update), with one
+    host sync for all of them."""
+    values: Dict[str, List[torch.Tensor]] = {}
+    for update in updates:
+        for key, value in update.items():
+            values.setdefault(key, []).append(torch.as_tensor(value, dtype=torch.float32, device=device).reshape(()))
+    if not values:
+        return {}
+    means = torch.stack([torch.stack(v).mean() for v in values.values()]).tolist()
+    return dict(zip(values, means))

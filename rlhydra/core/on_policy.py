@@ -1,7 +1,8 @@
 """The on-policy loop, once for PPO, A2C and friends: roll out train_batch_size steps, update on them, sync weights.
 
-OnPolicyAlgorithm samples; OnPolicyLearner turns the rollout into advantages and value targets (value predictions,
-GAE, flatten, to device), then runs `num_epochs` passes of minibatch gradient steps on the algorithm's `loss()`.
+OnPolicyAlgorithm samples and turns the rollout into the learner's batch with its learner connector (value
+predictions, GAE, flatten, to device); OnPolicyLearner runs `num_epochs` passes of minibatch gradient steps on the
+algorithm's `loss()` over that batch.
 """
 from __future__ import annotations
 
@@ -18,26 +19,42 @@ from rlhydra.connectors.pipeline import ConnectorPipeline
 from rlhydra.data import columns as C
 from rlhydra.core.algorithm import Algorithm
 from rlhydra.core.learner import Learner
-from rlhydra.models.rl_module import TorchRLModule
 from rlhydra.data.rollout import Rollout
+from rlhydra.models.apis import ValueFunctionAPI
+from rlhydra.models.rl_module import TorchRLModule
 
 TRAIN_COLUMNS = (C.OBS, C.ACTIONS, C.ACTION_LOGP, C.ADVANTAGES, C.VALUE_TARGETS, C.VF_PREDS)
 
 
 class OnPolicyAlgorithm(Algorithm):
-    """One iteration: a rollout of train_batch_size env steps, the learner's update on it, then the weight sync."""
+    """One iteration: a rollout of train_batch_size env steps, the learner connector on it, the learner's update on
+    the resulting batch, then the weight sync."""
 
     def __init__(self, config: AlgorithmConfig, fabric: Any = None) -> None:
         super().__init__(config, fabric)
         # train_batch_size is global: split over every env of every runner of every learner rank
         num_envs = config.env_runners.num_envs_per_env_runner * max(1, config.env_runners.num_env_runners)
         self.rollout_length = max(1, math.ceil(config.algorithm.train_batch_size / (num_envs * self.world_size)))
+        self.learner_connector = self.build_learner_connector()
+
+    def build_learner_connector(self) -> ConnectorPipeline:
+        """Rollout -> learner batch: V(obs) and V(next obs), GAE with the config's gamma and gae_lambda, [T, N] ->
+        [T * N], tensors on the learner's device."""
+        hp = self.config.algorithm
+        return ConnectorPipeline([
+            AddValuePredictions(self.learner.raw_module), GeneralAdvantageEstimation(hp.gamma, hp.gae_lambda),
+            FlattenTime(), ToDevice(self.learner.device),
+        ])
+
+    def learner_batch(self, rollout: Rollout) -> Dict[str, torch.Tensor]:
+        """The batch `learner.update` takes: the learner connector applied to the rollout's columns."""
+        return self.learner_connector(dict(rollout.data))
 
     def training_step(self) -> Dict[str, Any]:
         start = time.perf_counter()
         rollout = self.sample(self.rollout_length)
         sampled = time.perf_counter()
-        metrics = self.learner.update(rollout, self.progress)
+        metrics = self.learner.update(self.learner_batch(rollout), self.progress)
         self.sync_weights()
         metrics["perf/sample_time_s"] = sampled - start
         metrics["perf/learn_time_s"] = time.perf_counter() - sampled
@@ -45,20 +62,15 @@ class OnPolicyAlgorithm(Algorithm):
 
 
 class OnPolicyLearner(Learner):
-    """Advantages by GAE, then `num_epochs` passes of minibatch steps on `loss()`; metrics leave the device once.
+    """`num_epochs` passes of minibatch steps on `loss()` over a batch with advantages; metrics leave the device once.
 
     Subclasses give `loss()` and its `LOSS_STATS`; `scheduled()` adds values that follow a schedule (besides lr).
     """
 
     LOSS_STATS: Tuple[str, ...] = ()  # names of the stats loss() returns, in their order
 
-    def __init__(self, config: AlgorithmConfig, module: TorchRLModule, fabric: Any = None) -> None:
+    def __init__(self, config: AlgorithmConfig, module: ValueFunctionAPI, fabric: Any = None) -> None:
         super().__init__(config, module, fabric)
-        hp = config.algorithm
-        self.connector = ConnectorPipeline([
-            AddValuePredictions(module), GeneralAdvantageEstimation(hp.gamma, hp.gae_lambda),
-            FlattenTime(), ToDevice(self.device),
-        ])
         self.dist_cls = module.action_dist_cls()
         self.stat_names = (*self.LOSS_STATS, "grad_norm")
 
@@ -74,9 +86,8 @@ class OnPolicyLearner(Learner):
         """This update's scheduled loss arguments by name (given to loss() in order, reported as learner/<name>)."""
         return {}
 
-    def update(self, rollout: Rollout, progress: float) -> Dict[str, float]:
+    def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, float]:
         hp = self.config.algorithm
-        batch = self.connector(dict(rollout.data))
         batch = {k: batch[k] for k in TRAIN_COLUMNS}
         lr = hp.lr * (1.0 - progress) if hp.lr_schedule == "linear" else hp.lr
         scheduled = self.scheduled(progress)

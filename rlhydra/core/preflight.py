@@ -16,6 +16,7 @@ from rlhydra.config.validate import config_from_hydra, config_problems, raise_pr
 from rlhydra.connectors.pipeline import Connector
 from rlhydra.env.make import env_spaces, resolve_env_spec
 from rlhydra.env.video import check_video_support
+from rlhydra.models.apis import missing_api_methods
 from rlhydra.models.rl_module import RLModule
 
 
@@ -94,8 +95,19 @@ def _env_id_problems(config: AlgorithmConfig) -> List[str]:
 
 
 def _module_problems(config: AlgorithmConfig) -> List[str]:
-    target, kwargs = module_target_and_kwargs(config.module, get_algorithm_spec(config.algorithm.name).default_module)
-    return check_target("module", target, kwargs, ("observation_space", "action_space"), RLModule)
+    """The module class imports, is an RLModule, takes the given keys and has every method the learner calls."""
+    spec = get_algorithm_spec(config.algorithm.name)
+    target, kwargs = module_target_and_kwargs(config.module, spec.default_module)
+    errors = check_target("module", target, kwargs, ("observation_space", "action_space"), RLModule)
+    if errors:
+        return errors
+    missing = missing_api_methods(import_object(target), spec.module_apis)
+    if not missing:
+        return []
+    apis = ", ".join(f"{api.__module__}.{api.__qualname__}" for api in spec.module_apis)
+    return [f"module._target_={target}: {target.rpartition('.')[2]} lacks {', '.join(missing)}, which "
+            f"{spec.name}'s learner calls. Implement them (subclass {apis} to see each method's contract), or "
+            "pick another module._target_."]
 
 
 def _connector_problems(config: AlgorithmConfig) -> List[str]:

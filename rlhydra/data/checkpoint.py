@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 
@@ -39,6 +39,16 @@ def save_checkpoint(algo: Any, path: str) -> str:
     if os.path.exists(path) and not _is_checkpoint(path):
         raise FileExistsError(f"{path} exists and is not an rlhydra checkpoint; refusing to overwrite it")
     state = algo.get_state()
+    problems = [f"connector {pipeline} '{key}': {problem}" for pipeline, states in state["connectors"].items()
+                for key, connector_state in states.items() for problem in unloadable(connector_state)]
+    problems += [f"{part}: {problem}" for part, value in state.items() if part != "connectors"
+                 for problem in unloadable(value)]
+    if problems:
+        raise ConfigError(
+            f"cannot save checkpoint '{path}': " + "; ".join(problems) + ". get_state() must return tensors and plain "
+            "data (dict, list, tuple, str, int, float, bool, None), which checkpoints load without running code "
+            "(torch.load(weights_only=True)): e.g. torch.as_tensor(array) for a numpy array. Nothing was written."
+        )
     metadata = {
         "format_version": FORMAT_VERSION,
         "rlhydra_version": __version__,
@@ -76,6 +86,20 @@ def save_checkpoint(algo: Any, path: str) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+
+
+def unloadable(value: Any, where: str = "") -> List[str]:
+    """What in `value` a weights-only load would refuse, as 'key path is a <type>'; empty when it is all plain."""
+    if isinstance(value, PLAIN):
+        return []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in unloadable(v, f"{where}[{k!r}]")]
+    if isinstance(value, (list, tuple, set)):
+        return [p for i, v in enumerate(value) for p in unloadable(v, f"{where}[{i}]")]
+    return [f"{where or 'its state'} is a {type(value).__module__}.{type(value).__qualname__}"]
 
 
 def read_metadata(path: str) -> Dict[str, Any]:

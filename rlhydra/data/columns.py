@@ -12,3 +12,11 @@ ACTION_LOGP = "action_logp"
 VF_PREDS = "vf_preds"
 ADVANTAGES = "advantages"
 VALUE_TARGETS = "value_targets"
+NEXT_VF_PREDS = "next_vf_preds"  # V of the real next observation, for GAE's bootstrap
+Q_VALUES = "q_values"  # Q(obs, a) for every discrete action (DQN's forward_train)
+# Replay samples: the n-step discount to bootstrap with, importance weights, buffer slots
+DISCOUNTS = "discounts"  # gamma ** (rewards summed); 0 never: termination is in TERMINATED
+WEIGHTS = "weights"  # importance-sampling weights (1 for uniform replay)
+INDICES = "indices"  # where each sample sits in the buffer, for priority updates
+# The one optional output of Learner.update besides metrics: per-sample TD errors, which become priorities
+TD_ERRORS = "td_errors"

@@ -8,11 +8,12 @@ import torch
 from torch import Tensor, nn
 
 from rlhydra.data import columns as C
+from rlhydra.models.apis import ValueFunctionAPI
 from rlhydra.models.rl_module import Batch, TorchRLModule
 from rlhydra.models.mlp import flat_dim, mlp
 
 
-class ActorCriticModule(TorchRLModule):
+class ActorCriticModule(TorchRLModule, ValueFunctionAPI):
     """Actor-critic MLP; Box actions use a state-independent log-std."""
 
     def __init__(

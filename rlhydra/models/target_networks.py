@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager
-from typing import Iterator, List, Sequence
+from typing import Iterator, List, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -18,6 +18,12 @@ def polyak_update(targets: Sequence[torch.Tensor], sources: Sequence[torch.Tenso
     """target <- (1 - tau) * target + tau * source for each pair, in one fused call; tau = 1 copies."""
     with torch.no_grad():
         torch._foreach_lerp_(targets, sources, tau)
+
+
+def pair_parameters(pairs: Sequence[Tuple[nn.Module, nn.Module]]) -> Tuple[List[nn.Parameter], List[nn.Parameter]]:
+    """(online parameters, target parameters) of (online, target) network pairs, in matching order."""
+    return ([p for online, _ in pairs for p in online.parameters()],
+            [p for _, target in pairs for p in target.parameters()])
 
 
 @contextmanager

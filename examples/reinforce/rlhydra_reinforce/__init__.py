@@ -1,5 +1,6 @@
 """REINFORCE with a baseline; importing this package registers it as the rlhydra algorithm `reinforce`."""
 from rlhydra.config.registry import AlgorithmSpec, register_algorithm
+from rlhydra.models.apis import ValueFunctionAPI
 from rlhydra_reinforce.algorithm import Reinforce
 from rlhydra_reinforce.config import ReinforceConfig, ReinforceTrainingConfig
 from rlhydra_reinforce.module import ActorCritic
@@ -10,6 +11,7 @@ register_algorithm(AlgorithmSpec(
     algorithm_class=Reinforce,
     default_module="rlhydra_reinforce.module.ActorCritic",
     action_spaces=("discrete", "continuous"),
+    module_apis=(ValueFunctionAPI,),  # what the learner calls on the module: V(obs) for the baseline
 ))
 
 __all__ = ["ActorCritic", "Reinforce", "ReinforceConfig", "ReinforceTrainingConfig"]

@@ -5,32 +5,23 @@ from typing import Dict, List
 
 import torch
 
-from rlhydra.connectors.learner import AddValuePredictions, FlattenTime, GeneralAdvantageEstimation, ToDevice
-from rlhydra.connectors.pipeline import ConnectorPipeline
-from rlhydra.data import columns as C
 from rlhydra.core.learner import Learner
-from rlhydra.models.rl_module import TorchRLModule
-from rlhydra.data.rollout import Rollout
+from rlhydra.data import columns as C
+from rlhydra.models.apis import ValueFunctionAPI
 
 
 class ReinforceLearner(Learner):
-    """Returns G from the rollout (lambda=1: Monte Carlo, bootstrapped with V only where the rollout cuts an
-    episode), advantages G - V(s), then one gradient step on the whole batch."""
+    """One gradient step on the whole batch, whose ADVANTAGES are G - V(s) and VALUE_TARGETS are G."""
 
-    def __init__(self, config, module: TorchRLModule, fabric=None) -> None:
+    def __init__(self, config, module: ValueFunctionAPI, fabric=None) -> None:
         super().__init__(config, module, fabric)
-        self.connector = ConnectorPipeline([
-            AddValuePredictions(module), GeneralAdvantageEstimation(config.algorithm.gamma, 1.0),
-            FlattenTime(), ToDevice(self.device),
-        ])
         self.dist_cls = module.action_dist_cls()
 
-    def configure_optimizers(self, module: TorchRLModule) -> List[torch.optim.Optimizer]:
+    def configure_optimizers(self, module: ValueFunctionAPI) -> List[torch.optim.Optimizer]:
         return [self.adam(module.parameters(), self.config.algorithm.lr)]
 
-    def update(self, rollout: Rollout, progress: float) -> Dict[str, torch.Tensor]:
+    def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, torch.Tensor]:
         hp = self.config.algorithm
-        batch = self.connector(dict(rollout.data))
         out = self.module(batch)
         dist = self.dist_cls.from_inputs(out[C.ACTION_DIST_INPUTS])
         adv = batch[C.ADVANTAGES]

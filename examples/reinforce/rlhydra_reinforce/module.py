@@ -8,11 +8,12 @@ import torch
 from torch import Tensor, nn
 
 from rlhydra.data import columns as C
+from rlhydra.models.apis import ValueFunctionAPI
 from rlhydra.models.rl_module import Batch, TorchRLModule
 from rlhydra.models.mlp import flat_dim, mlp
 
 
-class ActorCritic(TorchRLModule):
+class ActorCritic(TorchRLModule, ValueFunctionAPI):
     """Policy logits (Discrete) or Gaussian means with a learned log-std (Box), and V(obs)."""
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *,

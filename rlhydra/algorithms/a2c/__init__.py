@@ -2,12 +2,14 @@
 from rlhydra.algorithms.a2c.algorithm import A2C
 from rlhydra.algorithms.a2c.config import A2CConfig, A2CTrainingConfig
 from rlhydra.config.registry import AlgorithmSpec, register_algorithm
+from rlhydra.models.apis import ValueFunctionAPI
 
 register_algorithm(AlgorithmSpec(
     name="a2c",
     training_config=A2CTrainingConfig,
     algorithm_class=A2C,
     default_module="rlhydra.models.actor_critic.ActorCriticModule",
+    module_apis=(ValueFunctionAPI,),
     action_spaces=("discrete", "continuous"),
 ))
 

@@ -3,12 +3,14 @@ from rlhydra.algorithms.dqn.algorithm import DQN
 from rlhydra.algorithms.dqn.config import DQNConfig, DQNTrainingConfig
 from rlhydra.algorithms.dqn.module import DQNModule
 from rlhydra.config.registry import AlgorithmSpec, register_algorithm
+from rlhydra.models.apis import QNetworkAPI
 
 register_algorithm(AlgorithmSpec(
     name="dqn",
     training_config=DQNTrainingConfig,
     algorithm_class=DQN,
     default_module="rlhydra.algorithms.dqn.module.DQNModule",
+    module_apis=(QNetworkAPI,),
     action_spaces=("discrete",),
 ))
 

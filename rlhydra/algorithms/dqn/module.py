@@ -1,19 +1,17 @@
 """DQN's default RLModule: a Q network (optionally dueling), its target copy, and epsilon-greedy acting."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
 from rlhydra.data import columns as C
+from rlhydra.models.apis import QNetworkAPI
 from rlhydra.models.rl_module import Batch, TorchRLModule
 from rlhydra.models.target_networks import target_copy
 from rlhydra.models.mlp import activation_class, flat_dim, mlp
-
-Q_VALUES = "q_values"
-
 
 class QNetwork(nn.Module):
     """MLP Q-values; with `dueling`, Q = V + A - mean(A) from two heads on a shared trunk."""
@@ -39,7 +37,7 @@ class QNetwork(nn.Module):
         return self.value(x) + adv - adv.mean(dim=-1, keepdim=True)
 
 
-class DQNModule(TorchRLModule):
+class DQNModule(TorchRLModule, QNetworkAPI):
     """Greedy actions for inference, epsilon-greedy for exploration (epsilon is state, synced with the weights)."""
 
     def __init__(
@@ -68,7 +66,19 @@ class DQNModule(TorchRLModule):
         return {C.ACTIONS: torch.where(explore, random, greedy)}
 
     def forward_train(self, batch: Batch) -> Batch:
-        return {Q_VALUES: self.q(batch[C.OBS])}
+        return {C.Q_VALUES: self.q(batch[C.OBS])}
+
+    def compute_q_values(self, obs: Tensor) -> Tensor:
+        return self.q(obs)
+
+    def compute_target_q_values(self, obs: Tensor) -> Tensor:
+        return self.q_target(obs)
+
+    def set_epsilon(self, epsilon: float) -> None:
+        self.epsilon.fill_(epsilon)
+
+    def target_network_pairs(self) -> List[Tuple[nn.Module, nn.Module]]:
+        return [(self.q, self.q_target)]
 
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> Optional[str]:

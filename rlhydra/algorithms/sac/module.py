@@ -1,13 +1,14 @@
 """SAC's default RLModule: a tanh-squashed Gaussian actor, twin Q critics and their targets."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
 from rlhydra.data import columns as C
+from rlhydra.models.apis import SquashedGaussianActorAPI
 from rlhydra.models.rl_module import Batch, TorchRLModule, bounded_box_problem
 from rlhydra.models.target_networks import target_copy
 from rlhydra.models.distributions import SquashedGaussian
@@ -41,7 +42,7 @@ class SDEActor(nn.Module):
         self.noise.copy_(torch.randn_like(self.log_std) * self.log_std.exp())
 
 
-class SACModule(TorchRLModule):
+class SACModule(TorchRLModule, SquashedGaussianActorAPI):
     """Actor outputs [mean, log_std] of a Gaussian squashed by tanh into [-1, 1]; actions are rescaled for the env."""
 
     def __init__(
@@ -63,7 +64,6 @@ class SACModule(TorchRLModule):
                                  else mlp(obs_dim, hidden_sizes, 2 * act_dim, activation, ortho_init=False))
         self.critic = TwinQ(obs_dim, act_dim, hidden_sizes, activation)
         self.critic_target = target_copy(self.critic)
-        self.log_alpha = nn.Parameter(torch.zeros(()))
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
 
     def action_dist_cls(self) -> type:
@@ -92,6 +92,21 @@ class SACModule(TorchRLModule):
 
     def forward_train(self, batch: Batch) -> Batch:
         return {C.ACTION_DIST_INPUTS: self.dist_inputs(batch[C.OBS])}
+
+    def compute_q_values(self, obs: Tensor, actions: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.critic(obs, actions)
+
+    def compute_target_q_values(self, obs: Tensor, actions: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.critic_target(obs, actions)
+
+    def actor_parameters(self) -> Iterable[nn.Parameter]:
+        return self.actor.parameters()
+
+    def critic_parameters(self) -> Iterable[nn.Parameter]:
+        return self.critic.parameters()
+
+    def target_network_pairs(self) -> List[Tuple[nn.Module, nn.Module]]:
+        return [(self.critic, self.critic_target)]
 
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> Optional[str]:

@@ -1,20 +1,21 @@
 """TD3's default RLModule: a deterministic tanh actor, twin Q critics, and target copies of both."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import gymnasium as gym
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rlhydra.data import columns as C
+from rlhydra.models.apis import DeterministicActorAPI
 from rlhydra.models.rl_module import Batch, TorchRLModule, bounded_box_problem
 from rlhydra.models.target_networks import target_copy
 from rlhydra.models.mlp import flat_dim, mlp
 from rlhydra.models.q_networks import TwinQ
 
 
-class TD3Module(TorchRLModule):
+class TD3Module(TorchRLModule, DeterministicActorAPI):
     """Actions tanh(actor(obs)) in [-1, 1], rescaled for the env; exploring adds clipped Gaussian noise to them."""
 
     def __init__(
@@ -47,6 +48,27 @@ class TD3Module(TorchRLModule):
 
     def forward_train(self, batch: Batch) -> Batch:
         return {C.ACTIONS: self.policy(batch[C.OBS])}
+
+    def compute_target_actions(self, obs: Tensor) -> Tensor:
+        return torch.tanh(self.actor_target(obs))
+
+    def compute_q_values(self, obs: Tensor, actions: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.critic(obs, actions)
+
+    def compute_target_q_values(self, obs: Tensor, actions: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.critic_target(obs, actions)
+
+    def compute_actor_q_values(self, obs: Tensor, actions: Tensor) -> Tensor:
+        return self.critic.q1_only(obs, actions)
+
+    def actor_parameters(self) -> Iterable[nn.Parameter]:
+        return self.actor.parameters()
+
+    def critic_parameters(self) -> Iterable[nn.Parameter]:
+        return self.critic.parameters()
+
+    def target_network_pairs(self) -> List[Tuple[nn.Module, nn.Module]]:
+        return [(self.actor, self.actor_target), (self.critic, self.critic_target)]
 
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> Optional[str]:
