@@ -5,7 +5,7 @@ from omegaconf import DictConfig
 from rlhydra.cli import main
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="rlhydra/conf", config_name="config")
 def train(cfg: DictConfig) -> float:
     return main(cfg)
 
