@@ -18,6 +18,8 @@ from omegaconf import OmegaConf
 from tests.conftest import CONF, ROOT
 
 pytestmark = pytest.mark.slow
+# -P: the cwd (an empty tmp folder anyway) is not put on sys.path; Python 3.11+
+SAFE_PATH = ["-P"] if sys.version_info >= (3, 11) else []
 
 # Runs the console script the installed dist declares, as pip's generated script does, and prints afterwards where
 # rlhydra's code and configs were loaded from (atexit: the entry function ends with sys.exit).
@@ -60,7 +62,7 @@ def installed(tmp_path_factory):
 
 
 def isolated_env(site) -> dict:
-    """Only `site` on PYTHONPATH (with `python -P` and an empty cwd the clone is not on sys.path)."""
+    """Only `site` on PYTHONPATH (with an empty cwd, and `python -P`, the clone is not on sys.path)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HYDRA_FULL_ERROR")}
     return dict(env, PYTHONPATH=str(site), WANDB_MODE="disabled")
 
@@ -74,7 +76,7 @@ def console_script(site) -> str:
 
 
 def rlhydra(site, cwd, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-P", "-c", ENTRY, console_script(site), *args], cwd=cwd,
+    return subprocess.run([sys.executable, *SAFE_PATH, "-c", ENTRY, console_script(site), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, env=isolated_env(site))
 
 
@@ -127,7 +129,7 @@ def test_an_installed_algorithm_package_runs_by_name_and_its_checkpoint_loads_in
             f"algo = Algorithm.from_checkpoint({checkpoint!r})\n"
             "print(type(algo).__module__, algo.env_steps, algo.compute_actions([[0.0, 0.0, 0.0, 0.0]]).shape,\n"
             "      rlhydra.__file__.startswith(" + repr(str(site)) + "))\nalgo.stop()\n")
-    loaded = subprocess.run([sys.executable, "-P", "-c", load], cwd=tmp_path, capture_output=True, text=True,
+    loaded = subprocess.run([sys.executable, *SAFE_PATH, "-c", load], cwd=tmp_path, capture_output=True, text=True,
                             timeout=120, env=isolated_env(site))
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert loaded.stdout.split() == ["rlhydra_reinforce.algorithm", "1024", "(1,)", "True"]
@@ -141,7 +143,7 @@ def test_the_generated_script_and_python_m_rlhydra(installed, tmp_path):
     bad = subprocess.run([str(script), "algorithm.lrr=1e-3"], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120, env=isolated_env(site))
     assert bad.returncode != 0 and "algorithm.lrr" in bad.stderr and "Traceback" not in bad.stderr
-    sweep = subprocess.run([sys.executable, "-P", "-m", "rlhydra", "--config-name", "tpe", "--cfg", "hydra",
+    sweep = subprocess.run([sys.executable, *SAFE_PATH, "-m", "rlhydra", "--config-name", "tpe", "--cfg", "hydra",
                             "hydra/launcher=parallel"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                            env=isolated_env(site))
     assert sweep.returncode == 0, sweep.stderr[-3000:]
