@@ -1,14 +1,8 @@
-"""Train an agent: python train.py algorithm=ppo env=cartpole [key=value ...]."""
-import hydra
-from omegaconf import DictConfig
+"""Train an agent from the clone: python train.py algorithm=ppo env=cartpole [key=value ...].
 
-from rlhydra.cli import main
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def train(cfg: DictConfig) -> float:
-    return main(cfg)
-
+The same command as the installed `rlhydra` (rlhydra.cli.run, configs in rlhydra/conf).
+"""
+from rlhydra.cli import run
 
 if __name__ == "__main__":
-    train()
+    run()

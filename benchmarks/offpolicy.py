@@ -52,7 +52,7 @@ HYPERPARAMETERS = {
 
 # ---- children: each runs in its own process and emits one JSON result ---------------------------------------
 def rlhydra_builder(algo: str, seed: int, train_batch_size: int, total_steps: int) -> Any:
-    """rlhydra's builder with the same hyperparameters as SB3's (what conf/tuned/<algo>_<env>.yaml sets)."""
+    """rlhydra's builder with the same hyperparameters as SB3's (what rlhydra/conf/tuned/<algo>_<env>.yaml sets)."""
     from rlhydra import DQNConfig, SACConfig
 
     if algo == "sac":
@@ -543,7 +543,7 @@ def method_notes(args: argparse.Namespace, sac_tp: Dict[str, Any], dqn_tp: Dict[
         f"episodes on {EVAL_ENVS} separate envs, and stop at the first evaluation with mean return >= the threshold; "
         f"budget SAC {sac_s['total']:,} / DQN {dqn_s['total']:,} env steps. rlhydra: `python train.py "
         f"{' '.join(rlhydra_cli_overrides('sac', 0, sac_s, '<tmp>'))}` and `python train.py "
-        f"{' '.join(rlhydra_cli_overrides('dqn', 0, dqn_s, '<tmp>'))}` (tuned defaults from conf/tuned/). SB3: "
+        f"{' '.join(rlhydra_cli_overrides('dqn', 0, dqn_s, '<tmp>'))}` (tuned defaults from rlhydra/conf/tuned/). SB3: "
         "the model above + `EvalCallback(eval_freq=..., n_eval_episodes=10, deterministic=True, "
         f"callback_on_new_best=StopTrainingOnRewardThreshold(...))`, eval env `make_vec_env(n_envs={EVAL_ENVS})`. "
         "Env steps are those at the stopping evaluation. Caveats: SB3's EvalCallback fires inside the rollout, "

@@ -1,12 +1,19 @@
-"""The command-line door: a composed Hydra config in, a trained, evaluated and checkpointed run out."""
+"""The command-line door: a composed Hydra config in, a trained, evaluated and checkpointed run out.
+
+`run` is the command: the `rlhydra` console script, `python -m rlhydra` and the clone's `python train.py` all call
+it. Its configs are the package's own (rlhydra/conf, shipped in the wheel); `--config-dir DIR` layers a user's
+folder on top.
+"""
 from __future__ import annotations
 
 import functools
 import math
 import os
+import sys
 import time
 from typing import Any, Dict, Optional, Union
 
+import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
@@ -31,6 +38,19 @@ class EnvFailedError(RuntimeError, CompactHydraException):
     def __init__(self, message: str, headline: str) -> None:
         super().__init__(message)
         self.headline = headline
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def run(cfg: DictConfig) -> float:
+    """`rlhydra [key=value ...]`: Hydra parses the command line (`--config-dir`, `--cfg job`, `--help`, `-m`) and
+    composes rlhydra/conf/config.yaml (or `--config-name`) with the overrides, then `main` trains."""
+    return main(cfg)
+
+
+def command_name() -> str:
+    """How the user started this run, for hints that repeat the command: `python train.py` in the clone, else the
+    installed `rlhydra` command (also `python -m rlhydra`)."""
+    return "python train.py" if os.path.basename(sys.argv[0]) == "train.py" else "rlhydra"
 
 
 def main(cfg: DictConfig) -> float:
@@ -127,7 +147,7 @@ def env_failed(exc: Union[EnvStepError, EnvRunnerError], algo: Optional[Algorith
                "is restarted (env_runners.restart_failed)")
     checkpoint = algo.last_checkpoint if algo is not None and algo.last_checkpoint else config.resume
     if checkpoint and os.path.isdir(checkpoint):
-        kept = f"last good checkpoint: {checkpoint} (continue: python train.py resume={checkpoint})"
+        kept = f"last good checkpoint: {checkpoint} (continue: {command_name()} resume={checkpoint})"
     else:
         kept = "no checkpoint was written before the failure (checkpointing.interval=N saves every N iterations)"
     logged = log_env_failure(error_log, f"training stopped: {headline}\nnot recovered: {why}", exc)

@@ -12,11 +12,11 @@ import rlhydra  # noqa: F401  (registers the schema in Hydra's ConfigStore)
 import tests.fault_envs  # noqa: F401  (registers the test envs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONF = os.path.join(ROOT, "conf")
+CONF = os.path.join(ROOT, "rlhydra", "conf")  # shipped inside the package (the wheel's package data)
 
 
 def compose_cfg(overrides: List[str]) -> DictConfig:
-    """Compose conf/config.yaml with overrides, as `python train.py ...` does."""
+    """Compose rlhydra/conf/config.yaml with overrides, as `python train.py ...` (the `rlhydra` command) does."""
     with initialize_config_dir(version_base="1.3", config_dir=CONF):
         return compose("config", overrides=overrides)
 

@@ -13,7 +13,7 @@ PACKAGE = os.path.join(ROOT, "rlhydra")
 
 # Bottom to top. A path ending in "/" is a folder (everything under it); a file not listed fails the test.
 LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
-    ("config", ("version.py", "config/")),
+    ("config", ("version.py", "config/", "conf/")),
     ("data", ("data/",)),
     ("connectors", ("connectors/",)),
     ("models and buffers", ("models/", "buffers/")),

@@ -1,4 +1,5 @@
-"""Multirun and sweeps/: the per-job result files, the summary table, an Optuna sweep end to end."""
+"""Multirun and the declared sweeps (rlhydra/conf/{tpe,random,grid}.yaml): the per-job result files, the summary
+table, an Optuna sweep end to end."""
 from __future__ import annotations
 
 import json
@@ -11,9 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rlhydra.sweep_summary import format_summary, main as summary_main, read_job_results
-from tests.conftest import ROOT
-
-SWEEPS = os.path.join(ROOT, "sweeps")
+from tests.conftest import CONF, ROOT
 
 
 def run_train(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -51,9 +50,9 @@ def test_multirun_summary_lists_every_job_with_its_final_return(tmp_path):
 
 @pytest.mark.slow
 def test_optuna_tpe_sweep_survives_failed_trials(tmp_path):
-    """sweeps/tpe.yaml with 3 short trials; gamma > 1 makes (seeded) trials 0 and 1 fail, and the sweep goes on."""
+    """tpe.yaml with 3 short trials; gamma > 1 makes (seeded) trials 0 and 1 fail, and the sweep goes on."""
     sweep_dir = tmp_path / "tpe"
-    proc = run_train("--config-dir", "sweeps", "--config-name", "tpe", "-m", "hydra.sweeper.n_trials=3",
+    proc = run_train("--config-name", "tpe", "-m", "hydra.sweeper.n_trials=3",
                      "total_steps=512", "evaluation.episodes=2", "logger=jsonl",
                      "algorithm.gamma=interval(0.9, 1.5)", f"hydra.sweep.dir={sweep_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -75,10 +74,9 @@ def test_optuna_tpe_sweep_survives_failed_trials(tmp_path):
 
 
 def compose_sweep(name: str, overrides: list = ()):
-    """Compose sweeps/<name>.yaml as `train.py --config-dir sweeps --config-name <name>` does."""
-    with initialize_config_dir(version_base="1.3", config_dir=SWEEPS):
-        return compose(name, overrides=[f"hydra.searchpath=[file://{os.path.join(ROOT, 'conf')}]", *overrides],
-                       return_hydra_config=True)
+    """Compose rlhydra/conf/<name>.yaml as `train.py --config-name <name>` (`rlhydra --config-name <name>`) does."""
+    with initialize_config_dir(version_base="1.3", config_dir=CONF):
+        return compose(name, overrides=list(overrides), return_hydra_config=True)
 
 
 @pytest.mark.parametrize("name, sweeper, sampler", [
@@ -104,8 +102,9 @@ def test_sweep_files_compose_with_their_sweeper(name, sweeper, sampler):
     ("slurm", "SlurmLauncher"),
 ])
 def test_launcher_files_compose(launcher, target):
-    cfg = compose_sweep("grid", [f"hydra/launcher={launcher}"])
-    assert cfg.hydra.launcher._target_.endswith(target)
+    for primary in ("config", "grid"):  # a plain multirun and a declared sweep
+        cfg = compose_sweep(primary, [f"hydra/launcher={launcher}"])
+        assert cfg.hydra.launcher._target_.endswith(target)
 
 
 def test_summary_marks_failures_and_picks_the_best():
