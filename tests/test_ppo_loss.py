@@ -515,7 +515,8 @@ def test_grad_clip_above_the_norm_and_none_leave_gradients_alone():
     metrics, ref_norm, left, step = _update_with_grad_clip(1e3)
     assert metrics["learner/grad_norm"] == pytest.approx(ref_norm, rel=1e-4)
     assert left == pytest.approx(ref_norm, rel=1e-4) and step == pytest.approx(1e-2, rel=0.02)
-    _, ref_norm, left, step = _update_with_grad_clip(None)
+    metrics, ref_norm, left, step = _update_with_grad_clip(None)
+    assert "learner/grad_norm" not in metrics, "no clipping, no measured norm: none reported (not a false 0)"
     assert left == pytest.approx(ref_norm, rel=1e-4), "grad_clip=None must not clip"
     assert step == pytest.approx(1e-2, rel=0.02)
 

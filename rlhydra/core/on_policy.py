@@ -72,7 +72,8 @@ class OnPolicyLearner(Learner):
     def __init__(self, config: AlgorithmConfig, module: ValueFunctionAPI, fabric: Any = None) -> None:
         super().__init__(config, module, fabric)
         self.dist_cls = module.action_dist_cls()
-        self.stat_names = (*self.LOSS_STATS, "grad_norm")
+        # grad_norm is measured by the clipping; without clipping there is none to report (rather than a false 0)
+        self.stat_names = (*self.LOSS_STATS, *(("grad_norm",) if config.algorithm.grad_clip is not None else ()))
 
     def configure_optimizers(self, module: TorchRLModule) -> List[torch.optim.Optimizer]:
         hp = self.config.algorithm
@@ -106,9 +107,9 @@ class OnPolicyLearner(Learner):
                 minibatch = batch if perm is None else {k: v[perm[start : start + mb]] for k, v in batch.items()}
                 loss, step_stats = self.loss(minibatch, *args)
                 grad_norm = self.backward_step(loss, optimizer, hp.grad_clip)
-                if grad_norm is None:
-                    grad_norm = torch.zeros((), device=self.device)
-                stats += torch.cat([step_stats, grad_norm.reshape(1).to(stats.dtype)])
+                if grad_norm is not None:
+                    step_stats = torch.cat([step_stats, grad_norm.reshape(1).to(step_stats.dtype)])
+                stats += step_stats
                 steps += 1
         self.num_updates += steps
 
