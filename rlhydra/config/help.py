@@ -29,7 +29,7 @@ TARGET_NODES = {"module": MODULE_SUPPLIED, "buffer": BUFFER_SUPPLIED}  # free-fo
 
 def help_text(cfg: DictConfig, groups: Dict[str, List[str]], choices: Dict[str, Optional[str]], prog: str) -> str:
     """The whole `--help` page for a composed config (`cfg` without its `hydra` node)."""
-    chosen = " ".join(f"{g}={c}" for g, c in choices.items() if g in ("algorithm", "env") and c)
+    chosen = " ".join(f"{g}={choices[g]}" for g in ("algorithm", "env") if choices.get(g))
     lines = [
         "rlhydra: train an agent; the config is composed by Hydra from the groups below and your overrides.",
         "",
@@ -45,7 +45,8 @@ def help_text(cfg: DictConfig, groups: Dict[str, List[str]], choices: Dict[str, 
         if current and current not in options:
             marked.append(f"(current: {current}{', no such file: skipped' if group == 'tuned' else ''})")
         lines.append(f"  {group.ljust(width)}{'  '.join(marked) or '(none)'}")
-    lines += ["", f"Keys ({chosen}): key, current value, help. Set one with key=value.", ""]
+    lines += ["", f"Keys ({chosen}): key, current value, help. Set one with key=value; a module.* or buffer.* value",
+              "marked * is the class's default, taken where the config leaves the key null.", ""]
     rows = config_rows(cfg)
     lines += format_rows(rows)
     return "\n".join(lines)
@@ -99,8 +100,7 @@ def target_rows(key: str, node: DictConfig, cfg: DictConfig) -> List[Row]:
     assert isinstance(values, dict)
     target = values.get("_target_")
     resolved = target or _default_target(key, cfg)
-    rows: List[Row] = [(f"  {key}: * marks the class's default, taken where the config leaves a key null", "", ""),
-                       (f"  {key}._target_", _text(target),
+    rows: List[Row] = [(f"  {key}._target_", _text(target),
                         f"the class, package.module.Class; null: the algorithm's default ({resolved})"
                         if key == "module" else "the class, package.module.Class (a rlhydra.buffers.ReplayBuffer)")]
     try:
@@ -121,8 +121,6 @@ def target_rows(key: str, node: DictConfig, cfg: DictConfig) -> List[Row]:
         if name not in arguments and not (name.startswith("_") and name.endswith("_")):
             note = "" if takes_any else f"not an argument of {resolved}"
             rows.append((f"  {key}.{name}", _text(value), note))
-    if key == "buffer":
-        rows.append(("  (the buffer is used by off-policy algorithms only)", "", ""))
     return rows
 
 

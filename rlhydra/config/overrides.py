@@ -414,6 +414,9 @@ class _Check:
             return _Result([], force=force)
         problems, converted, changed = [], [], False
         for value in values:
+            if value is None:  # null: the class's default
+                converted.append(value)
+                continue
             expected, fitted = fit(value, arguments[name].annotation)
             problem = value_problem(arguments[name], value if expected else fitted)
             if problem:
