@@ -19,6 +19,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.overrides import precheck_command_line
 from rlhydra.core.algorithm import ENV_FAILURES, EVAL_RETURN, Algorithm, log_env_failure
 from rlhydra.core.distributed import is_distributed, launch, launched_rank, learn_on_rank
 from rlhydra.core.preflight import check_hydra_config
@@ -40,10 +41,21 @@ class EnvFailedError(RuntimeError, CompactHydraException):
         self.headline = headline
 
 
+CONF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf")
+
+
+def run() -> None:
+    """`rlhydra [key=value ...]`: the command line is checked first (unknown keys and wrong types are refused with
+    exit code 2 before anything starts; `module.<arg>` / `buffer.<arg>` need no '+'; `total_steps=1e5` is 100000;
+    `--help` lists every key with its help), then Hydra composes and runs it."""
+    sys.argv[1:] = precheck_command_line(sys.argv[1:], CONF_DIR, prog=command_name())
+    _run_composed()
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def run(cfg: DictConfig) -> float:
-    """`rlhydra [key=value ...]`: Hydra parses the command line (`--config-dir`, `--cfg job`, `--help`, `-m`) and
-    composes rlhydra/conf/config.yaml (or `--config-name`) with the overrides, then `main` trains."""
+def _run_composed(cfg: DictConfig) -> float:
+    """Hydra parses the command line (`--config-dir`, `--cfg job`, `-m`) and composes rlhydra/conf/config.yaml (or
+    `--config-name`) with the overrides, then `main` trains."""
     return main(cfg)
 
 

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, Mapping, Optional, Type
+from typing import Any, Dict, Mapping, Optional, Type
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
-from rlhydra.config.schema import ConfigError, Section, TrainingConfig
+from rlhydra.config.registry import get_algorithm_spec
+from rlhydra.config.schema import ConfigError, Section, TrainingConfig, training_aliases
+from rlhydra.config.targets import constructor_arguments, import_object
+from rlhydra.config.types import fit
 
 
 class AlgorithmConfigBuilder:
@@ -53,7 +56,7 @@ class AlgorithmConfigBuilder:
 
     def training(self, **kwargs: Any) -> "AlgorithmConfigBuilder":
         """The algorithm's hyperparameters (`lr`, `gamma`, `train_batch_size`, ...; RLlib's names too)."""
-        aliases = getattr(self.config.algorithm, "ALIASES", {})
+        aliases = training_aliases(type(self.config.algorithm))
         return self._set(self.config.algorithm, "training", {aliases.get(k, k): v for k, v in kwargs.items()})
 
     def rl_module(
@@ -64,8 +67,18 @@ class AlgorithmConfigBuilder:
             if not isinstance(module_class, str):
                 module_class = f"{module_class.__module__}.{module_class.__qualname__}"
             self.config.module = {"_target_": module_class}
-        self.config.module.update({**dict(model_config or {}), **kwargs})
+        self.config.module.update(self._module_kwargs({**dict(model_config or {}), **kwargs}))
         return self
+
+    def _module_kwargs(self, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+        """The module's kwargs, an integral float given for an int argument as the int (`hidden_sizes=[64.0]`);
+        the rest is checked at build against the class's constructor."""
+        target = self.config.module.get("_target_") or get_algorithm_spec(self.config.algorithm.name).default_module
+        try:
+            arguments, _ = constructor_arguments(import_object(target))
+        except (ImportError, AttributeError, ValueError, TypeError):
+            return dict(kwargs)
+        return {k: fit(v, arguments[k].annotation)[1] if k in arguments else v for k, v in kwargs.items()}
 
     def evaluation(
         self, *, evaluation_interval: Optional[int] = None, evaluation_duration: Optional[int] = None, **kwargs: Any

@@ -1,11 +1,15 @@
 """The typed schema: one dataclass per config group, shared by the YAML files and the Python builder."""
 from __future__ import annotations
 
+import functools
+import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple
 
 from hydra.errors import CompactHydraException
 from omegaconf import MISSING
+
+from rlhydra.config.types import fit
 
 
 class ConfigError(ValueError, CompactHydraException):
@@ -13,7 +17,11 @@ class ConfigError(ValueError, CompactHydraException):
 
 
 class Section:
-    """Base of every config dataclass: range checks and freezing after ``build()``."""
+    """Base of every config dataclass: type and range checks, and freezing after ``build()``.
+
+    An int field given a float with an integral value takes the int (`total_steps=1e5` -> 100000), as on the
+    command line; any other value of the wrong type is reported by `checks()`.
+    """
 
     def __setattr__(self, name: str, value: Any) -> None:
         if self.__dict__.get("_frozen", False):
@@ -21,6 +29,8 @@ class Section:
                 f"config is frozen after build(): cannot set '{name}'. "
                 "Change the config before build(), or use algo.config.copy()."
             )
+        if isinstance(value, float) and name in int_fields(type(self)):
+            value = fit(value, int)[1]
         super().__setattr__(name, value)
 
     def freeze(self) -> None:
@@ -33,10 +43,21 @@ class Section:
     def checks(self) -> Iterator[Tuple[str, str]]:
         """Yield (key, problem-and-fix) for each invalid value; keys are relative to this section.
 
-        The declared ranges and choices (`positive`, `between`, `one_of` ... below) are checked here; sections add
-        checks that involve several fields by overriding this and yielding from `super().checks()` first.
+        Each value's type against its field's annotation, then the declared ranges and choices (`positive`,
+        `between`, `one_of` ... below) are checked here; sections add checks that involve several fields by
+        overriding this and yielding from `super().checks()` first.
         """
+        hints = field_types(type(self))
+        mistyped = set()
+        for name, hint in hints.items():
+            value = getattr(self, name)
+            expected, _ = fit(value, hint)
+            if expected is not None:
+                mistyped.add(name)
+                yield name, f"takes {expected}, got {value!r} ({type(value).__name__})"
         for name, check in declared_checks(type(self)).items():
+            if name in mistyped:
+                continue
             problem = check.problem(getattr(self, name))
             if problem:
                 yield name, problem
@@ -110,6 +131,29 @@ def one_of(default: Any, options: Tuple[Any, ...]) -> Any:
     return _declared(default, Choice(tuple(options)))
 
 
+@functools.lru_cache(maxsize=None)
+def field_types(cls: type) -> Dict[str, Any]:
+    """Field name -> its resolved annotation (`Optional[int]`, `Dict[str, Any]` ...) for a config dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+@functools.lru_cache(maxsize=None)
+def int_fields(cls: type) -> frozenset:
+    """The fields of a config dataclass declared `int` or `Optional[int]`."""
+    return frozenset(name for name, hint in field_types(cls).items()
+                     if hint is int or (typing.get_origin(hint) is typing.Union and int in typing.get_args(hint)))
+
+
+def training_aliases(cls: type) -> Dict[str, str]:
+    """Foreign name -> field of a training config: the `ALIASES` of the class and of its bases (RLlib's and
+    Stable-Baselines3's names, accepted by the builders' `.training(...)` and suggested on the command line)."""
+    found: Dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        found.update(klass.__dict__.get("ALIASES", {}))
+    return found
+
+
 def declared_checks(cls: type) -> Dict[str, Any]:
     """Field name -> its declared Range or Choice. A subclass that only changes a default keeps its base's check."""
     found: Dict[str, Any] = {}
@@ -126,6 +170,9 @@ def declared_checks(cls: type) -> Dict[str, Any]:
 class TrainingConfig(Section):
     """Hyperparameters every algorithm has; each algorithm's config subclasses it (group `algorithm`)."""
 
+    # Other libraries' names of these fields (merged with the subclasses' own, see training_aliases)
+    ALIASES: ClassVar[Dict[str, str]] = {"learning_rate": "lr", "max_grad_norm": "grad_clip"}
+
     name: str = MISSING  # registry name of the algorithm: ppo, sac, dqn ...
     lr: float = positive(3e-4)  # optimizer learning rate
     gamma: float = between(0.99, 0.0, 1.0)  # discount factor
@@ -138,13 +185,13 @@ class OffPolicyTrainingConfig(TrainingConfig):
     """What off-policy algorithms (SAC, DQN ...) share: replay, update cadence, n-step returns, target networks."""
 
     # RLlib's names, accepted by the builders' .training(...)
-    ALIASES: ClassVar[Dict[str, str]] = {"train_batch_size_per_learner": "minibatch_size",
+    ALIASES: ClassVar[Dict[str, str]] = {"train_batch_size_per_learner": "minibatch_size", "batch_size": "minibatch_size",
                                          "num_steps_sampled_before_learning_starts": "learning_starts"}
 
     learning_starts: int = at_least(100, 0)  # env steps of uniform random actions before the first gradient step
     train_freq: int = positive(1)  # vector steps collected between rounds of gradient steps
     gradient_steps: int = 1  # gradient steps per round; -1: one per env step collected in the round
-    train_batch_size: int = positive(1000)  # env steps collected per training iteration (one train() call, one metrics row)
+    train_batch_size: int = positive(1000)  # env steps collected per iteration (one train() call, one metrics row)
     minibatch_size: int = positive(256)  # transitions sampled from the replay buffer per gradient step
     n_step: int = positive(1)  # n-step returns, computed in the buffer, never across an episode end
     tau: float = between(0.005, 0.0, 1.0, low_open=True)  # polyak factor of the target networks (1: hard copy)
@@ -161,6 +208,12 @@ SCHEDULES = ("constant", "linear")
 @dataclass
 class OnPolicyTrainingConfig(TrainingConfig):
     """What on-policy algorithms (PPO, A2C) share: GAE, the loss weights, the epochs and minibatches of an update."""
+
+    ALIASES: ClassVar[Dict[str, str]] = {  # RLlib's and Stable-Baselines3's names
+        "lambda_": "gae_lambda", "vf_loss_coeff": "vf_coeff", "num_sgd_iter": "num_epochs",
+        "ent_coef": "entropy_coeff", "vf_coef": "vf_coeff", "n_epochs": "num_epochs",
+        "normalize_advantage": "normalize_advantages",
+    }
 
     gae_lambda: float = between(0.95, 0.0, 1.0)  # GAE lambda: 1 is Monte Carlo, 0 is one-step TD
     entropy_coeff: float = at_least(0.0, 0)  # entropy bonus weight

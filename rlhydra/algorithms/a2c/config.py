@@ -12,20 +12,19 @@ from rlhydra.config.schema import OnPolicyTrainingConfig, between, positive
 class A2CTrainingConfig(OnPolicyTrainingConfig):
     """Synchronous advantage actor-critic; defaults follow Stable-Baselines3's A2C (tuned values: conf/tuned/)."""
 
-    ALIASES: ClassVar[Dict[str, str]] = {  # RLlib's and Stable-Baselines3's names, accepted by A2CConfig().training()
-        "lambda_": "gae_lambda", "vf_loss_coeff": "vf_coeff", "train_batch_size_per_learner": "train_batch_size",
-        "learning_rate": "lr", "ent_coef": "entropy_coeff", "vf_coef": "vf_coeff", "max_grad_norm": "grad_clip",
-        "normalize_advantage": "normalize_advantages",
+    ALIASES: ClassVar[Dict[str, str]] = {  # RLlib's names, accepted by A2CConfig().training() (and the shared ones of
+        # OnPolicyTrainingConfig / TrainingConfig: lambda_, ent_coef, vf_coef, learning_rate, max_grad_norm ...)
+        "train_batch_size_per_learner": "train_batch_size",
     }
 
     name: str = "a2c"
     lr: float = 7e-4
     train_batch_size: int = 40  # env steps per iteration, split over all envs: 8 envs x SB3's n_steps=5
     grad_clip: Optional[float] = 0.5  # max global grad norm
-    gae_lambda: float = 1.0  # 1: discounted n-step returns bootstrapped from V at the rollout's end
-    normalize_advantages: bool = False  # SB3's A2C default (the original A2C does not normalise)
-    num_epochs: int = 1  # one pass over each rollout ...
-    minibatch_size: Optional[int] = None  # ... in one minibatch: one gradient step per rollout
+    gae_lambda: float = 1.0  # GAE lambda; 1: discounted n-step returns bootstrapped from V at the rollout's end
+    normalize_advantages: bool = False  # zero mean and unit std per minibatch; off as in SB3 (the A2C paper does not)
+    num_epochs: int = 1  # passes over each rollout; 1 with minibatch_size null: one gradient step per rollout
+    minibatch_size: Optional[int] = None  # samples per gradient step; null: the whole rollout in one step
     use_rms_prop: bool = True  # RMSprop as in the A2C paper and SB3; false: Adam with adam_eps
     rms_prop_alpha: float = between(0.99, 0.0, 1.0, high_open=True)  # RMSprop decay of its squared-gradient average
     rms_prop_eps: float = positive(1e-5)  # RMSprop epsilon (SB3's default; torch's is 1e-8)

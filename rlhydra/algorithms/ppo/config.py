@@ -12,9 +12,10 @@ from rlhydra.config.schema import SCHEDULES, OnPolicyTrainingConfig, one_of, pos
 class PPOTrainingConfig(OnPolicyTrainingConfig):
     """Clipped-surrogate PPO with GAE; defaults follow Stable-Baselines3 (tuned values live in conf/tuned/)."""
 
-    ALIASES: ClassVar[Dict[str, str]] = {  # RLlib's names, accepted by PPOConfig().training(...)
-        "lambda_": "gae_lambda", "num_sgd_iter": "num_epochs", "sgd_minibatch_size": "minibatch_size",
-        "vf_loss_coeff": "vf_coeff", "entropy_coeff": "entropy_coeff", "train_batch_size_per_learner": "train_batch_size",
+    ALIASES: ClassVar[Dict[str, str]] = {  # RLlib's and SB3's names, accepted by PPOConfig().training(...) (and the
+        # shared ones of OnPolicyTrainingConfig / TrainingConfig)
+        "sgd_minibatch_size": "minibatch_size", "train_batch_size_per_learner": "train_batch_size",
+        "batch_size": "minibatch_size", "clip_range": "clip_param", "clip_range_vf": "vf_clip_param",
     }
 
     name: str = "ppo"
