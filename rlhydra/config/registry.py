@@ -2,7 +2,7 @@
 
 An algorithm `<name>` is found, with no list to extend, as
 
-- the subpackage `rlhydra.algorithms.<name>` (its YAML: conf/algorithm/<name>.yaml), or
+- the subpackage `rlhydra.algorithms.<name>` (its YAML: rlhydra/conf/algorithm/<name>.yaml), or
 - an installed package's entry point `<name>` in the group `rlhydra.algorithms`, whose value is a module
   (`reinforce = "rlhydra_reinforce"` under `[project.entry-points."rlhydra.algorithms"]` in pyproject.toml).
   Its Hydra node `algorithm/<name>` is its training-config dataclass, so it needs no YAML.

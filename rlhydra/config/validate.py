@@ -41,7 +41,7 @@ def config_from_hydra(cfg: DictConfig) -> AlgorithmConfig:
             "unknown config key(s): "
             + ", ".join(extra)
             + ". They are not in the schema (a '+key=value' override adds keys the schema does not know); "
-            "check the spelling or remove them. See `python train.py --cfg job` for every valid key."
+            "check the spelling or remove them. See `python train.py --help` (or `rlhydra --help`) for every valid key with its help."
         )
     return config
 

@@ -10,7 +10,7 @@ from rlhydra.config.schema import OnPolicyTrainingConfig, between, positive
 
 @dataclass
 class A2CTrainingConfig(OnPolicyTrainingConfig):
-    """Synchronous advantage actor-critic; defaults follow Stable-Baselines3's A2C (tuned values: conf/tuned/)."""
+    """Synchronous advantage actor-critic; defaults follow Stable-Baselines3's A2C (tuned values: rlhydra/conf/tuned/)."""
 
     ALIASES: ClassVar[Dict[str, str]] = {  # RLlib's names, accepted by A2CConfig().training() (and the shared ones of
         # OnPolicyTrainingConfig / TrainingConfig: lambda_, ent_coef, vf_coef, learning_rate, max_grad_norm ...)

@@ -10,7 +10,7 @@ from rlhydra.config.schema import SCHEDULES, OnPolicyTrainingConfig, one_of, pos
 
 @dataclass
 class PPOTrainingConfig(OnPolicyTrainingConfig):
-    """Clipped-surrogate PPO with GAE; defaults follow Stable-Baselines3 (tuned values live in conf/tuned/)."""
+    """Clipped-surrogate PPO with GAE; defaults follow Stable-Baselines3 (tuned values live in rlhydra/conf/tuned/)."""
 
     ALIASES: ClassVar[Dict[str, str]] = {  # RLlib's and SB3's names, accepted by PPOConfig().training(...) (and the
         # shared ones of OnPolicyTrainingConfig / TrainingConfig)
