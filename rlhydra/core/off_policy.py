@@ -10,7 +10,7 @@ import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.buffers import ReplayBuffer
-from rlhydra.config.targets import import_class, module_target_and_kwargs
+from rlhydra.config.targets import DEFAULT_BUFFER, import_class, module_target_and_kwargs
 from rlhydra.core.algorithm import Algorithm
 from rlhydra.data import columns as C
 from rlhydra.models.mlp import flat_dim
@@ -22,7 +22,7 @@ class OffPolicyAlgorithm(Algorithm):
     def __init__(self, config: AlgorithmConfig, fabric: Any = None) -> None:
         super().__init__(config, fabric)
         hp = config.algorithm
-        target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
+        target, kwargs = module_target_and_kwargs(config.buffer, DEFAULT_BUFFER)
         self.buffer = import_class(target, ReplayBuffer, "buffer")(
             n_step=hp.n_step, gamma=hp.gamma, batch_size=hp.minibatch_size, device=self.learner.device,
             seed=self.seed, **kwargs,

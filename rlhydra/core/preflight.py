@@ -11,7 +11,9 @@ from rlhydra.buffers import ReplayBuffer
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError, OffPolicyTrainingConfig
-from rlhydra.config.targets import check_target, import_object, module_target_and_kwargs
+from rlhydra.config.targets import (
+    BUFFER_SUPPLIED, DEFAULT_BUFFER, MODULE_SUPPLIED, check_target, import_object, module_target_and_kwargs,
+)
 from rlhydra.config.validate import config_from_hydra, config_problems, raise_problems
 from rlhydra.connectors.pipeline import Connector
 from rlhydra.env.make import env_spaces, resolve_env_spec
@@ -98,7 +100,7 @@ def _module_problems(config: AlgorithmConfig) -> List[str]:
     """The module class imports, is an RLModule, takes the given keys and has every method the learner calls."""
     spec = get_algorithm_spec(config.algorithm.name)
     target, kwargs = module_target_and_kwargs(config.module, spec.default_module)
-    errors = check_target("module", target, kwargs, ("observation_space", "action_space"), RLModule)
+    errors = check_target("module", target, kwargs, MODULE_SUPPLIED, RLModule)
     if errors:
         return errors
     missing = missing_api_methods(import_object(target), spec.module_apis)
@@ -126,8 +128,8 @@ def _connector_problems(config: AlgorithmConfig) -> List[str]:
 def _buffer_problems(config: AlgorithmConfig) -> List[str]:
     if not isinstance(config.algorithm, OffPolicyTrainingConfig):
         return []
-    target, kwargs = module_target_and_kwargs(config.buffer, "rlhydra.buffers.ReplayBuffer")
-    errors = check_target("buffer", target, kwargs, ("n_step", "gamma", "device", "seed", "batch_size"), ReplayBuffer)
-    if "capacity" in kwargs and (not isinstance(kwargs["capacity"], int) or kwargs["capacity"] < 1):
+    target, kwargs = module_target_and_kwargs(config.buffer, DEFAULT_BUFFER)
+    errors = check_target("buffer", target, kwargs, BUFFER_SUPPLIED, ReplayBuffer)
+    if isinstance(kwargs.get("capacity"), int) and kwargs["capacity"] < 1:  # a non-integer: check_target said so
         errors.append(f"buffer.capacity: must be a positive integer, got {kwargs['capacity']}")
     return errors
