@@ -6,7 +6,9 @@ from typing import Any, Dict, Mapping, Optional, Type
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import get_algorithm_spec
-from rlhydra.config.schema import ConfigError, Section, TrainingConfig, training_aliases
+from rlhydra.config.schema import (
+    ConfigError, Section, TrainingConfig, piecewise_problem, scheduled_fields, training_aliases,
+)
 from rlhydra.config.targets import constructor_arguments, import_object
 from rlhydra.config.types import fit
 
@@ -55,9 +57,24 @@ class AlgorithmConfigBuilder:
         return self._set(learner, "learners", kwargs)
 
     def training(self, **kwargs: Any) -> "AlgorithmConfigBuilder":
-        """The algorithm's hyperparameters (`lr`, `gamma`, `train_batch_size`, ...; RLlib's names too)."""
-        aliases = training_aliases(type(self.config.algorithm))
-        return self._set(self.config.algorithm, "training", {aliases.get(k, k): v for k, v in kwargs.items()})
+        """The algorithm's hyperparameters (`lr`, `gamma`, `train_batch_size`, ...; RLlib's and SB3's names too).
+
+        A scheduled value given as RLlib's piecewise schedule, `lr=[[0, 1e-3], [100000, 1e-4]]` (env step, value),
+        sets its schedule field (`lr_schedule`, PPO's `clip_schedule`) to those points and the value to the first.
+        """
+        cls = type(self.config.algorithm)
+        aliases, scheduled = training_aliases(cls), scheduled_fields(cls)
+        values: Dict[str, Any] = {}
+        for key, value in kwargs.items():
+            key = aliases.get(key, key)
+            if key in scheduled and isinstance(value, (list, tuple)):
+                problem = piecewise_problem(value)
+                if problem:
+                    raise ConfigError(f"{type(self).__name__}().training({key}=...): a schedule {problem}")
+                values[scheduled[key]] = [list(point) for point in value]
+                value = value[0][1]
+            values[key] = value
+        return self._set(self.config.algorithm, "training", values)
 
     def rl_module(
         self, module_class: Optional[Any] = None, *, model_config: Optional[Mapping[str, Any]] = None, **kwargs: Any
@@ -117,6 +134,10 @@ class AlgorithmConfigBuilder:
     def build(self) -> Any:
         """Validate and build the Algorithm."""
         return self.config.build()
+
+    def build_algo(self) -> Any:
+        """RLlib's current name of `build()`."""
+        return self.build()
 
     def _set(self, section: Section, method: str, kwargs: Mapping[str, Any]) -> "AlgorithmConfigBuilder":
         valid = [f.name for f in fields(section) if f.name != "name"]

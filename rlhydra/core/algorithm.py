@@ -162,6 +162,7 @@ class Algorithm:
         self.episodes += len(rollout.episode_returns)
         self._recent_returns.extend(rollout.episode_returns)
         self._recent_lengths.extend(rollout.episode_lengths)
+        self.learner.set_env_steps(self.env_steps, self.progress)  # lr (and other) schedules follow env steps
         return rollout
 
     def sync_weights(self) -> None:
