@@ -2,13 +2,32 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, Dict, Mapping, Optional, Type
+from typing import Any, Dict, Mapping, Optional, Type, Union
+
+import gymnasium as gym
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.env_class import class_path, register_env_class
 from rlhydra.config.registry import get_algorithm_spec
-from rlhydra.config.schema import ConfigError, Section, TrainingConfig, training_aliases
+from rlhydra.config.schema import (
+    ConfigError, Section, TrainingConfig, piecewise_problem, scheduled_fields, training_aliases,
+)
 from rlhydra.config.targets import constructor_arguments, import_object
 from rlhydra.config.types import fit
+
+
+# RLlib builder methods rlhydra has no counterpart of, and what to do instead
+RLLIB_METHODS = {
+    "framework": "torch is the only framework: drop the call.",
+    "api_stack": "rlhydra has RLlib's new API stack only (RLModule, Learner, EnvRunner): drop the call.",
+    "resources": "use .learners(num_learners=..., num_gpus_per_learner=...) and .env_runners(num_env_runners=...).",
+    "rollouts": "RLlib renamed it: use .env_runners(num_env_runners=..., num_envs_per_env_runner=...).",
+    "multi_agent": "rlhydra is single-agent: one RLModule for one Gymnasium env.",
+    "callbacks": "pass loggers to algo.learn(loggers=[obj_with_log(result)]), or call algo.train() in your own loop.",
+    "fault_tolerance": "use .env_runners(restart_failed=True, sample_timeout_s=...) and .evaluation(restart_failed=...).",
+    "offline_data": "rlhydra learns from environments only.",
+    "python_environment": "not needed: runner processes inherit this interpreter.",
+}
 
 
 class AlgorithmConfigBuilder:
@@ -18,13 +37,31 @@ class AlgorithmConfigBuilder:
 
     def __init__(self) -> None:
         self.config = AlgorithmConfig(algorithm=self.training_class())
+        self._unimportable_env: Optional[type] = None  # an env class only this process can make (see build())
 
     def environment(
-        self, env: Optional[str] = None, *, env_config: Optional[Mapping[str, Any]] = None, **kwargs: Any
+        self, env: Optional[Union[str, type]] = None, *, env_config: Optional[Mapping[str, Any]] = None, **kwargs: Any
     ) -> "AlgorithmConfigBuilder":
-        """The env id (`env.id`), its `gymnasium.make` kwargs (`env_config`, RLlib's name) and other `env.*` keys."""
-        if env is not None:
-            self.config.env.id = env
+        """The env (`env.id`), its constructor / `gymnasium.make` kwargs (`env_config`, RLlib's name) and other
+        `env.*` keys. `env`: a registered Gymnasium id, 'pkg.module:EnvId', or a gymnasium.Env subclass (RLlib's
+        way; it gets `env_config` as kwargs, or as one dict when its only argument is `config`, see env_class.py)."""
+        name = type(self).__name__
+        if isinstance(env, type):
+            if not issubclass(env, gym.Env):
+                raise ConfigError(f"{name}().environment({env.__name__}): {env.__name__} is not a gymnasium.Env "
+                                  "subclass; pass an Env class, a registered env id or 'pkg.module:EnvId'.")
+            path = class_path(env)  # importable: every process (runner workers too) registers it from the path
+            self.config.env.id = path or register_env_class(env)
+            self._unimportable_env = None if path else env
+        elif isinstance(env, str):
+            self.config.env.id, self._unimportable_env = env, None
+        elif env is not None:
+            what = "an env instance" if isinstance(env, gym.Env) else f"{type(env).__name__} {env!r}"
+            raise ConfigError(
+                f"{name}().environment(env=...): got {what}. Pass the env's class (with env_config={{...}} for its "
+                "constructor), a registered Gymnasium id such as 'CartPole-v1', or 'pkg.module:EnvId'; for an env "
+                "creator function, gymnasium.register(id='MyEnv-v0', entry_point=creator) and pass 'MyEnv-v0'."
+            )
         if env_config is not None:
             self.config.env.kwargs = dict(env_config)
         return self._set(self.config.env, "environment", kwargs)
@@ -55,9 +92,24 @@ class AlgorithmConfigBuilder:
         return self._set(learner, "learners", kwargs)
 
     def training(self, **kwargs: Any) -> "AlgorithmConfigBuilder":
-        """The algorithm's hyperparameters (`lr`, `gamma`, `train_batch_size`, ...; RLlib's names too)."""
-        aliases = training_aliases(type(self.config.algorithm))
-        return self._set(self.config.algorithm, "training", {aliases.get(k, k): v for k, v in kwargs.items()})
+        """The algorithm's hyperparameters (`lr`, `gamma`, `train_batch_size`, ...; RLlib's and SB3's names too).
+
+        A scheduled value given as RLlib's piecewise schedule, `lr=[[0, 1e-3], [100000, 1e-4]]` (env step, value),
+        sets its schedule field (`lr_schedule`, PPO's `clip_schedule`) to those points and the value to the first.
+        """
+        cls = type(self.config.algorithm)
+        aliases, scheduled = training_aliases(cls), scheduled_fields(cls)
+        values: Dict[str, Any] = {}
+        for key, value in kwargs.items():
+            key = aliases.get(key, key)
+            if key in scheduled and isinstance(value, (list, tuple)):
+                problem = piecewise_problem(value)
+                if problem:
+                    raise ConfigError(f"{type(self).__name__}().training({key}=...): a schedule {problem}")
+                values[scheduled[key]] = [list(point) for point in value]
+                value = value[0][1]
+            values[key] = value
+        return self._set(self.config.algorithm, "training", values)
 
     def rl_module(
         self, module_class: Optional[Any] = None, *, model_config: Optional[Mapping[str, Any]] = None, **kwargs: Any
@@ -116,7 +168,29 @@ class AlgorithmConfigBuilder:
 
     def build(self) -> Any:
         """Validate and build the Algorithm."""
+        self._check_env_class_reachable()
         return self.config.build()
+
+    def build_algo(self) -> Any:
+        """RLlib's current name of `build()`."""
+        return self.build()
+
+    def _check_env_class_reachable(self) -> None:
+        """A class from `__main__` (or a function) is registered in this process only: forked runner processes
+        inherit that registration, spawned ones start a fresh interpreter and cannot make the env."""
+        cls, config = self._unimportable_env, self.config
+        if cls is None or config.env_runners.start_method == "fork":
+            return
+        runners = [f"{key}={n}" for key, n in (("env_runners.num_env_runners", config.env_runners.num_env_runners),
+                                                ("evaluation.num_env_runners", config.evaluation.num_env_runners)) if n]
+        if runners:
+            raise ConfigError(
+                f"{type(self).__name__}().environment({cls.__qualname__}): {cls.__qualname__} is defined in "
+                f"'{cls.__module__}'{' inside a function' if '<locals>' in cls.__qualname__ else ''}, which runner "
+                f"processes started with start_method={config.env_runners.start_method} cannot import "
+                f"({', '.join(runners)}). Move the class into a module of its own (e.g. my_envs.py next to your "
+                "script) and import it from there, or use env_runners(start_method='fork'), or num_env_runners=0."
+            )
 
     def _set(self, section: Section, method: str, kwargs: Mapping[str, Any]) -> "AlgorithmConfigBuilder":
         valid = [f.name for f in fields(section) if f.name != "name"]
@@ -127,6 +201,14 @@ class AlgorithmConfigBuilder:
                 )
             setattr(section, key, value)
         return self
+
+    def __getattr__(self, name: str) -> Any:
+        """RLlib's builder methods that have no counterpart here: a ConfigError naming the method and the fix."""
+        if name in RLLIB_METHODS:
+            def unsupported(*args: Any, **kwargs: Any) -> "AlgorithmConfigBuilder":
+                raise ConfigError(f"{type(self).__name__}().{name}(): {RLLIB_METHODS[name]}")
+            return unsupported
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config.to_dict()})"

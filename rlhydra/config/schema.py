@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple
@@ -107,6 +108,46 @@ class Choice:
         return "{" + ", ".join(map(str, self.options)) + "}"
 
 
+SCHEDULES = ("constant", "linear")
+
+
+@dataclass(frozen=True)
+class ScheduleChoice(Choice):
+    """A scheduled value's schedule: `constant`, `linear` (decay to 0 over total_steps), or RLlib's piecewise
+    `[[env_step, value], ...]`: linear between the points by env steps, the first/last value outside them."""
+
+    options: Tuple[Any, ...] = SCHEDULES
+
+    def problem(self, value: Any) -> Optional[str]:
+        if isinstance(value, str):
+            return super().problem(value)
+        return piecewise_problem(value)
+
+    def __str__(self) -> str:
+        return super().__str__() + " or [[env_step, value], ...]"
+
+
+def piecewise_problem(points: Any) -> Optional[str]:
+    """None when `points` is a non-empty list of [env_step, value] pairs with non-decreasing steps >= 0, else why not."""
+    usage = "must be constant, linear or a list of [env_step, value] pairs, e.g. [[0, 1e-3], [100000, 1e-4]]"
+    if not isinstance(points, (list, tuple)) or not points:
+        return f"{usage}; got {points!r}"
+    last = -math.inf
+    for point in points:
+        if (not isinstance(point, (list, tuple)) or len(point) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in point)):
+            return f"{usage}; got the point {point!r}"
+        if point[0] < 0 or point[0] < last:
+            return f"{usage} with env steps >= 0 in increasing order; got {[list(p) for p in points]}"
+        last = point[0]
+    return None
+
+
+def schedule(default: Any) -> Any:
+    """A field holding a ScheduleChoice (`constant`, `linear` or [[env_step, value], ...])."""
+    return _declared(default, ScheduleChoice())
+
+
 def _declared(default: Any, check: Any) -> Any:
     return field(default=default, metadata={"check": check})
 
@@ -154,6 +195,14 @@ def training_aliases(cls: type) -> Dict[str, str]:
     return found
 
 
+def scheduled_fields(cls: type) -> Dict[str, str]:
+    """Value field -> its schedule field for a training config (the `SCHEDULED` of the class and of its bases)."""
+    found: Dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        found.update(klass.__dict__.get("SCHEDULED", {}))
+    return found
+
+
 def declared_checks(cls: type) -> Dict[str, Any]:
     """Field name -> its declared Range or Choice. A subclass that only changes a default keeps its base's check."""
     found: Dict[str, Any] = {}
@@ -172,12 +221,15 @@ class TrainingConfig(Section):
 
     # Other libraries' names of these fields (merged with the subclasses' own, see training_aliases)
     ALIASES: ClassVar[Dict[str, str]] = {"learning_rate": "lr", "max_grad_norm": "grad_clip"}
+    # A value field -> its schedule field: the builders' `.training(lr=[[0, 1e-3], [100000, 1e-4]])` sets the schedule
+    SCHEDULED: ClassVar[Dict[str, str]] = {"lr": "lr_schedule"}
 
     name: str = MISSING  # registry name of the algorithm: ppo, sac, dqn ...
     lr: float = positive(3e-4)  # optimizer learning rate
     gamma: float = between(0.99, 0.0, 1.0)  # discount factor
     train_batch_size: int = positive(4000)  # env steps collected per training iteration (all envs together)
     grad_clip: Optional[float] = positive(None)  # max global grad norm; null disables clipping
+    lr_schedule: Any = schedule("constant")  # constant (lr), linear decay of lr to 0 over total_steps, or [[env_step, lr], ...] piecewise-linear in env steps (then lr is unused)
 
 
 @dataclass
@@ -202,9 +254,6 @@ class OffPolicyTrainingConfig(TrainingConfig):
             yield "gradient_steps", f"must be >= 1, or -1 for one per env step; got {self.gradient_steps}"
 
 
-SCHEDULES = ("constant", "linear")
-
-
 @dataclass
 class OnPolicyTrainingConfig(TrainingConfig):
     """What on-policy algorithms (PPO, A2C) share: GAE, the loss weights, the epochs and minibatches of an update."""
@@ -221,7 +270,6 @@ class OnPolicyTrainingConfig(TrainingConfig):
     num_epochs: int = positive(10)  # passes over each iteration's batch
     minibatch_size: Optional[int] = positive(64)  # samples per gradient step; null: the whole batch in one step
     normalize_advantages: bool = True  # per minibatch, zero mean and unit std
-    lr_schedule: str = one_of("constant", SCHEDULES)  # constant, or linear decay to 0 over total_steps
     adam_eps: float = positive(1e-5)  # Adam epsilon (1e-5 as in the PPO paper's code and SB3)
 
     def checks(self) -> Iterator[Tuple[str, str]]:

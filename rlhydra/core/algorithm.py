@@ -11,8 +11,9 @@ import shutil
 import sys
 import time
 import traceback
+import warnings
 from collections import deque
-from typing import Any, Deque, Dict, Iterable, Optional, Type, Union
+from typing import Any, Deque, Dict, Iterable, List, Optional, Tuple, Type, Union
 
 import numpy as np
 
@@ -27,13 +28,15 @@ from rlhydra.core.learner import Learner
 from rlhydra.core.preflight import space_problems, validate
 from rlhydra.core.torch_settings import TorchSettings
 from rlhydra.data.checkpoint import check_spaces, load_checkpoint, read_metadata, save_checkpoint
+from rlhydra.data.result import Result
 from rlhydra.data.rng import rng_state, seed_everything, set_rng_state
 from rlhydra.data.rollout import Rollout
-from rlhydra.models.rl_module import TorchRLModule, torch_inference
+from rlhydra.models.rl_module import TorchRLModule, as_batch, torch_inference
 from rlhydra.env.env_runner import EnvRunner, EnvStepError
 from rlhydra.env.env_runner_group import MAX_FAILURES_PER_CALL, EnvRunnerError, EnvRunnerGroup
 from rlhydra.env.make import env_spaces
 from rlhydra.env.video import record_episode, write_video
+from rlhydra.loggers.progress import ProgressBar
 
 EVAL_RETURN = "eval/episode_return_mean"
 EVAL_FAILED_ROUNDS = "eval/failed_rounds"  # in every evaluation's result; a failed round has no EVAL_RETURN
@@ -87,6 +90,7 @@ class Algorithm:
             )
         self._eval_runner: Optional[EnvRunner] = None  # evaluation in this process, and compute_actions()
         self._eval_group: Optional[EnvRunnerGroup] = None  # evaluation workers (evaluation.num_env_runners)
+        self._predict_runner: Optional[EnvRunner] = None  # predict() acting unlike evaluation (greedy vs sampling)
         self.eval_failed_rounds = 0  # evaluation rounds skipped after their env kept failing
         self.eval_num_restarts = 0  # evaluation envs rebuilt / workers restarted after a fault
         self.error_log: Optional[str] = None  # where the tracebacks of skipped evaluation rounds go (stderr if None)
@@ -125,7 +129,8 @@ class Algorithm:
         raise NotImplementedError
 
     def train(self) -> Dict[str, Any]:
-        """One training iteration; returns a flat dict of metrics (evaluation included when due)."""
+        """One training iteration; returns its metrics as a Result: a flat dict (evaluation included when due) that
+        RLlib's nested keys read too (`result["env_runners"]["episode_return_mean"]`, see data/result.py)."""
         start, steps_before = time.perf_counter(), self.env_steps
         with self.torch_settings:
             metrics = self.training_step()
@@ -149,7 +154,7 @@ class Algorithm:
         interval = self.config.evaluation.interval
         if interval and self.iteration % interval == 0:
             result.update(self.evaluate())
-        return result
+        return Result(result)
 
     def _reduce_across_ranks(self, result: Dict[str, Any]) -> Dict[str, Any]:
         """Metrics over learner ranks in one collective (see `reduce_metrics`); rank 0 reports them."""
@@ -162,6 +167,7 @@ class Algorithm:
         self.episodes += len(rollout.episode_returns)
         self._recent_returns.extend(rollout.episode_returns)
         self._recent_lengths.extend(rollout.episode_lengths)
+        self.learner.set_env_steps(self.env_steps, self.progress)  # lr (and other) schedules follow env steps
         return rollout
 
     def sync_weights(self) -> None:
@@ -249,10 +255,40 @@ class Algorithm:
         return {EVAL_FAILED_ROUNDS: self.eval_failed_rounds, "eval/num_restarts": self.eval_num_restarts}
 
     def compute_actions(self, observations: Any) -> np.ndarray:
-        """Env actions for a batch of raw env observations, as evaluation acts (greedy unless
-        `evaluation.deterministic=false`), through the env runners' connectors and their current state."""
+        """Env actions for raw env observations, as evaluation acts (greedy unless `evaluation.deterministic=false`),
+        through the env runners' connectors and their current state. A batch gives a batch of actions; one
+        observation (shaped as the env's observation space) gives one action."""
+        return self._actions(observations, explore=not self.config.evaluation.deterministic)
+
+    def compute_single_action(self, observation: Any) -> Any:
+        """RLlib's call: the env action for one raw observation, as `compute_actions` acts."""
+        return self.compute_actions(observation)
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> Tuple[Any, Any]:
+        """Stable-Baselines3's call: `(action, state)` for one raw observation or a batch (told apart by the env's
+        observation space shape). Greedy by default, sampled with `deterministic=False`; `state` comes back
+        unchanged (the modules are not recurrent)."""
+        return self._actions(observation, explore=not deterministic), state
+
+    def _actions(self, observations: Any, explore: bool) -> Any:
+        batch, single = as_batch(self.env_observation_space, observations)
         with self.torch_settings:
-            return self._evaluation_runner().compute_actions(observations)
+            actions = self._acting_runner(explore).compute_actions(batch)
+        return actions[0] if single else actions
+
+    def _acting_runner(self, explore: bool) -> EnvRunner:
+        """The evaluation runner when it acts as asked (greedy or sampling), else a one-env runner that does."""
+        if explore == (not self.config.evaluation.deterministic):
+            return self._evaluation_runner()
+        if self._predict_runner is None:
+            module = torch_inference(copy.deepcopy(self.learner.raw_module).to("cpu").float())
+            self._predict_runner = EnvRunner(self.config.env, self.config.env_runners, module, num_envs=1,
+                                             seed=self.config.seed, explore=explore,
+                                             squashed_actions=self.squashed_actions)
+        self._predict_runner.set_weights(self.learner.get_weights())
+        self._predict_runner.set_connector_state(self.env_runner.get_connector_state())
+        return self._predict_runner
 
     def _evaluation_runner(self) -> EnvRunner:
         """The evaluation runner (built on first use) with the learner's weights and the connector state."""
@@ -292,24 +328,61 @@ class Algorithm:
     # ---- the whole run -------------------------------------------------------------------------
     def learn(
         self,
-        total_steps: Optional[int] = None,
+        total_timesteps: Optional[int] = None,
         *,
+        total_steps: Optional[int] = None,
+        progress_bar: bool = False,
+        reset_num_timesteps: bool = False,
         loggers: Iterable[Any] = (),
         checkpoint_dir: Optional[str] = None,
         video_dir: Optional[str] = None,
         error_log: Optional[str] = None,
     ) -> Dict[str, Any]:
-        """Train until `total_steps` env steps (or `evaluation.stop_at_return`); log, checkpoint; last result.
+        """Train (or `evaluation.stop_at_return`); log, checkpoint; returns the last iteration's Result.
 
-        `video_dir`: where evaluation videos go when `evaluation.video` is on. `error_log`: the file the env
-        tracebacks of skipped evaluation rounds are appended to (stderr when not given).
+        How long, in env steps:
+        - `total_timesteps=N` (SB3's name; also the first positional argument): N env steps MORE than this
+          algorithm has now. A second call continues where the first stopped (SB3's `reset_num_timesteps=False`).
+        - `total_steps=T`: until T env steps in all, counting earlier calls and a restored checkpoint's.
+        - neither: until `config.total_steps` in all (what the command line does, also when it resumes).
+        Training stops after the first whole iteration that reaches the target, so a call ends on a whole number
+        of iterations (b env steps each, b = train_batch_size when the envs divide it): `learn(N)` twice ends at
+        ceil((ceil(N / b) * b + N) / b) * b env steps, exactly 2N when b divides N. Schedules that follow progress
+        (linear lr / clip, DQN's epsilon) run over `config.total_steps`: set it to the whole budget.
+
+        `progress_bar`: show env steps toward the target (tqdm when installed, else a line per iteration).
+        `loggers`: objects with `log(result)` (each gets the flat keys). `video_dir`: where evaluation videos go when
+        `evaluation.video` is on. `error_log`: the file the env tracebacks of skipped evaluation rounds are appended
+        to (stderr when not given).
         """
-        total = total_steps or self.config.total_steps
+        if total_timesteps is not None and total_steps is not None:
+            raise ConfigError(f"learn(total_timesteps={total_timesteps}, total_steps={total_steps}): give one: "
+                              "total_timesteps is env steps to add, total_steps the env steps to reach in all")
+        if reset_num_timesteps:
+            raise ConfigError("learn(reset_num_timesteps=True): an Algorithm always continues its own count; "
+                              "build a new one (config.build()) to start from zero")
+        if total_timesteps is not None:
+            total = self.env_steps + int(total_timesteps)
+        else:
+            total = int(total_steps or self.config.total_steps)
+            if total <= self.env_steps:
+                warnings.warn(f"learn(): already at {self.env_steps:,} env steps >= the target {total:,} "
+                              f"({'total_steps' if total_steps else 'config.total_steps'}), nothing to train; "
+                              "learn(total_timesteps=N) trains N more", stacklevel=2)
         self.video_dir = video_dir or self.video_dir
         self.error_log = error_log or self.error_log
-        ev, ck = self.config.evaluation, self.config.checkpointing
         loggers = list(loggers)
-        result: Dict[str, Any] = {}
+        if progress_bar and self.rank == 0:
+            loggers.append(ProgressBar(self.env_steps, total))
+        try:
+            return self._learn(total, loggers, checkpoint_dir)
+        finally:
+            if progress_bar and self.rank == 0:
+                loggers[-1].close()
+
+    def _learn(self, total: int, loggers: List[Any], checkpoint_dir: Optional[str]) -> Dict[str, Any]:
+        ev, ck = self.config.evaluation, self.config.checkpointing
+        result: Dict[str, Any] = Result()
         # One process only: ranks of a multi-process learner must stop at the same iteration, so they keep
         # the default Ctrl-C behaviour.
         with StopSignals(enabled=self.world_size == 1) as signals:
@@ -407,10 +480,10 @@ class Algorithm:
 
     def stop(self) -> None:
         """Close envs and stop runner processes (idempotent)."""
-        for runner in (self.env_runner, self._eval_runner, self._eval_group):
+        for runner in (self.env_runner, self._eval_runner, self._eval_group, self._predict_runner):
             if runner is not None:
                 runner.stop()
-        self._eval_runner = self._eval_group = None
+        self._eval_runner = self._eval_group = self._predict_runner = None
 
     def __enter__(self) -> "Algorithm":
         return self

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
@@ -34,6 +35,7 @@ class Learner(abc.ABC):
         self.module = module if trivial else wrapped
         self.device = self.fabric.device
         self.num_updates = 0
+        self.env_steps = 0  # the algorithm's env steps at its latest sample (set_env_steps), for piecewise schedules
 
     @abc.abstractmethod
     def configure_optimizers(self, module: TorchRLModule) -> List[torch.optim.Optimizer]:
@@ -56,6 +58,20 @@ class Learner(abc.ABC):
             return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
         except (RuntimeError, TypeError):
             return torch.optim.Adam(params, lr=lr, eps=eps)
+
+    def scheduled_lr(self, progress: float) -> float:
+        """`lr` under `lr_schedule` now: constant, linear in `progress`, or piecewise in `self.env_steps`."""
+        hp = self.config.algorithm
+        return scheduled_value(hp.lr, hp.lr_schedule, self.env_steps, progress)
+
+    def set_env_steps(self, env_steps: int, progress: float) -> None:
+        """Called by the algorithm after each sample: the env-step count schedules follow, and every optimizer's lr
+        set to `scheduled_lr` (all of an algorithm's optimizers follow `lr`, as in SB3; override if yours do not)."""
+        self.env_steps = env_steps
+        lr = self.scheduled_lr(progress)
+        for optimizer in self.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
     def on_env_steps(self, env_steps: int, progress: float) -> None:
         """Called after each sampling round of an off-policy loop (schedules, target updates by env steps)."""
@@ -90,3 +106,16 @@ class Learner(abc.ABC):
         for opt, opt_state in zip(self.optimizers, state["optimizers"]):
             opt.load_state_dict(opt_state)
         self.num_updates = int(state["num_updates"])
+
+
+def scheduled_value(value: float, schedule: Union[str, Sequence[Sequence[float]]], env_steps: int,
+                    progress: float) -> float:
+    """A hyperparameter under its schedule (schema.ScheduleChoice): "constant" -> `value`; "linear" ->
+    `value * (1 - progress)`; [[env_step, v], ...] -> linear interpolation between the points at `env_steps`, the
+    first / last point's value before / after them (RLlib's PiecewiseSchedule)."""
+    if schedule == "linear":
+        return value * (1.0 - progress)
+    if isinstance(schedule, str):
+        return value
+    steps, values = zip(*schedule)
+    return float(np.interp(env_steps, steps, values))

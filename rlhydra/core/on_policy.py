@@ -90,7 +90,7 @@ class OnPolicyLearner(Learner):
     def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, float]:
         hp = self.config.algorithm
         batch = {k: batch[k] for k in TRAIN_COLUMNS}
-        lr = hp.lr * (1.0 - progress) if hp.lr_schedule == "linear" else hp.lr
+        lr = self.scheduled_lr(progress)
         scheduled = self.scheduled(progress)
         args = tuple(scheduled.values())
         optimizer = self.optimizers[0]

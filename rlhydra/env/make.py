@@ -9,6 +9,7 @@ import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 from hydra.utils import instantiate
 
+from rlhydra.config.env_class import env_class_of, register_env_class
 from rlhydra.config.schema import ConfigError, EnvConfig
 from rlhydra.config.targets import import_class
 
@@ -16,9 +17,10 @@ from rlhydra.config.targets import import_class
 def resolve_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     """The registered spec of `env_id` ('pkg.module:EnvId' imports the package first), or a ConfigError."""
     module, _, name = env_id.rpartition(":")
+    imported = None
     if module:
         try:
-            importlib.import_module(module)
+            imported = importlib.import_module(module)
         except ImportError as exc:
             raise ConfigError(
                 f"env.id={env_id}: cannot import '{module}' ({exc}). Install your package or add it to PYTHONPATH."
@@ -26,11 +28,15 @@ def resolve_env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     try:
         return gym.spec(name)
     except gym.error.Error:
+        env_class = env_class_of(imported, name) if imported is not None else None
+        if env_class is not None:  # 'pkg.module:MyEnv', a gymnasium.Env class: registered here, in each process
+            return gym.spec(register_env_class(env_class))
         close = difflib.get_close_matches(name, list(gym.registry), n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ConfigError(
             f"env.id={env_id}: no such Gymnasium environment is registered.{hint} "
-            "Use a registered id, or 'your_pkg.module:EnvId' to import the package that registers it."
+            "Use a registered id, 'your_pkg.module:EnvId' to import the package that registers it, or "
+            "'your_pkg.module:YourEnvClass' (a gymnasium.Env subclass)."
         ) from None
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Optional, Tuple, Type
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +27,7 @@ class RLModule(abc.ABC):
     env_to_module: Optional[Any] = None
     module_to_env: Optional[Any] = None
     explore: bool = False
+    env_observation_space: Optional[gym.Space] = None  # the raw env's, before the connectors (from_checkpoint sets it)
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
         self.observation_space = observation_space
@@ -88,6 +89,7 @@ class RLModule(abc.ABC):
         except Exception as exc:
             raise ConfigError(f"checkpoint '{path}' is corrupt: {type(exc).__name__}: {exc}") from None
         module.attach_connectors(env_to_module, module_to_env, explore=explore)
+        module.env_observation_space = env_observation_space
         return module.eval()
 
     def attach_connectors(self, env_to_module: Any, module_to_env: Any, *, explore: bool = False) -> None:
@@ -95,18 +97,34 @@ class RLModule(abc.ABC):
         self.env_to_module, self.module_to_env, self.explore = env_to_module, module_to_env, explore
 
     def compute_actions(self, observations: Any) -> np.ndarray:
-        """Env actions for a batch of raw env observations: env->module connectors, forward, module->env."""
+        """Env actions for a batch of raw env observations: env->module connectors, forward, module->env.
+        One observation (shaped as the env's observation space) gives one action."""
         if self.env_to_module is None or self.module_to_env is None:
             raise RuntimeError("this module has no connectors: load it with RLModule.from_checkpoint(path), or call "
                                "attach_connectors(env_to_module, module_to_env) first")
+        batch, single = as_batch(self.env_observation_space or self.observation_space, observations)
         with torch.inference_mode():
-            batch = self.env_to_module({C.OBS: observations}, update=False)
+            batch = self.env_to_module({C.OBS: batch}, update=False)
             out = self.forward_exploration(batch) if self.explore else self.forward_inference(batch)
-            return self.module_to_env(out, update=False)[C.ENV_ACTIONS]
+            actions = self.module_to_env(out, update=False)[C.ENV_ACTIONS]
+        return actions[0] if single else actions
 
     def compute_single_action(self, observation: Any) -> Any:
         """The env action for one raw observation (as `env.step` takes it)."""
-        return self.compute_actions(np.expand_dims(np.asarray(observation), 0))[0]
+        return self.compute_actions(_add_batch_dim(observation))[0]
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> Tuple[Any, Any]:
+        """Stable-Baselines3's call: `(action, state)` for one raw observation or a batch (told apart by the env's
+        observation space shape). `state` comes back unchanged (the modules are not recurrent). A module acts as it
+        was loaded: `RLModule.from_checkpoint(path)` greedily, `from_checkpoint(path, explore=True)` by sampling."""
+        if deterministic == self.explore:
+            raise ConfigError(
+                f"predict(deterministic={deterministic}): this module was loaded to act "
+                f"{'by sampling' if self.explore else 'greedily'}; load it with "
+                f"RLModule.from_checkpoint(path, explore={not deterministic}) for {'greedy' if deterministic else 'sampled'} actions"
+            )
+        return self.compute_actions(observation), state
 
 
 class TorchRLModule(nn.Module, RLModule):
@@ -136,6 +154,26 @@ class TorchRLModule(nn.Module, RLModule):
         if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
             return f"{cls.__name__} takes 1-D Box actions, not shape {action_space.shape}"
         return None
+
+
+def as_batch(space: Optional[gym.Space], observations: Any) -> Tuple[Any, bool]:
+    """(a batch, whether `observations` was one observation): one observation has the space's own shape
+    (a Dict/Tuple space: its first part's) and gets a batch dimension of 1; a batch comes back as it is."""
+    if isinstance(space, gym.spaces.Dict):
+        key = next(iter(space.spaces))
+        single = as_batch(space[key], observations[key])[1]
+        return ({k: _add_batch_dim(v) for k, v in observations.items()} if single else observations), single
+    if isinstance(space, gym.spaces.Tuple):
+        single = as_batch(space[0], observations[0])[1]
+        return (tuple(_add_batch_dim(v) for v in observations) if single else observations), single
+    if space is None or space.shape is None:
+        return observations, False
+    single = np.shape(observations) == tuple(space.shape)
+    return (_add_batch_dim(observations) if single else observations), single
+
+
+def _add_batch_dim(value: Any) -> np.ndarray:
+    return np.expand_dims(np.asarray(value), 0)
 
 
 def bounded_box_problem(module_name: str, action_space: gym.Space) -> Optional[str]:

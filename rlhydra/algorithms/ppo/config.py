@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Optional
+from typing import Any, ClassVar, Dict, Optional
 
 from rlhydra.config.builder import AlgorithmConfigBuilder
-from rlhydra.config.schema import SCHEDULES, OnPolicyTrainingConfig, one_of, positive
+from rlhydra.config.schema import OnPolicyTrainingConfig, positive, schedule
 
 
 @dataclass
@@ -17,6 +17,7 @@ class PPOTrainingConfig(OnPolicyTrainingConfig):
         "sgd_minibatch_size": "minibatch_size", "train_batch_size_per_learner": "train_batch_size",
         "batch_size": "minibatch_size", "clip_range": "clip_param", "clip_range_vf": "vf_clip_param",
     }
+    SCHEDULED: ClassVar[Dict[str, str]] = {"clip_param": "clip_schedule"}  # and lr's, from TrainingConfig
 
     name: str = "ppo"
     lr: float = 3e-4
@@ -24,7 +25,7 @@ class PPOTrainingConfig(OnPolicyTrainingConfig):
     grad_clip: Optional[float] = 0.5  # max global grad norm
     clip_param: float = positive(0.2)  # surrogate clip range epsilon
     vf_clip_param: Optional[float] = positive(None)  # clip value updates to +-this around the old prediction; null: off
-    clip_schedule: str = one_of("constant", SCHEDULES)  # constant, or linear decay of clip_param to 0 over total_steps
+    clip_schedule: Any = schedule("constant")  # constant (clip_param), linear decay of clip_param to 0 over total_steps, or [[env_step, clip], ...]
 
 
 class PPOConfig(AlgorithmConfigBuilder):

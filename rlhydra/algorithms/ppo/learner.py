@@ -6,6 +6,7 @@ from typing import Dict, Tuple
 import torch
 
 from rlhydra.data import columns as C
+from rlhydra.core.learner import scheduled_value
 from rlhydra.core.on_policy import OnPolicyLearner
 
 
@@ -16,7 +17,7 @@ class PPOLearner(OnPolicyLearner):
 
     def scheduled(self, progress: float) -> Dict[str, float]:
         hp = self.config.algorithm
-        clip = hp.clip_param * (1.0 - progress) if hp.clip_schedule == "linear" else hp.clip_param
+        clip = scheduled_value(hp.clip_param, hp.clip_schedule, self.env_steps, progress)
         return {"clip_param": max(clip, 1e-8)}
 
     def loss(self, mb: Dict[str, torch.Tensor], clip: float) -> Tuple[torch.Tensor, torch.Tensor]:
