@@ -7,8 +7,10 @@ folder on top.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
+import re
 import sys
 import time
 from typing import Any, Dict, Optional, Union
@@ -16,10 +18,11 @@ from typing import Any, Dict, Optional, Union
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.overrides import precheck_command_line
+from rlhydra.config.tuned import AUTO, TUNED, apply_tuned, tuned_dirs
 from rlhydra.core.algorithm import ENV_FAILURES, EVAL_RETURN, Algorithm, log_env_failure
 from rlhydra.core.distributed import is_distributed, launch, launched_rank, learn_on_rank
 from rlhydra.core.preflight import check_hydra_config
@@ -42,6 +45,22 @@ class EnvFailedError(RuntimeError, CompactHydraException):
 
 
 CONF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf")
+
+
+def run_name(resume: Optional[str], algorithm: Optional[str], env_id: Optional[str]) -> str:
+    """`<algorithm>_<env id>` for the run folder (`hydra.run.dir`): the actual pair, not the group names; a resumed
+    run's from its checkpoint's metadata.json. Characters unsafe in a folder name become '-'."""
+    if resume:
+        try:
+            with open(os.path.join(resume, "metadata.json")) as f:
+                saved = json.load(f)["config"]
+            algorithm, env_id = saved["algorithm"]["name"], saved["env"]["id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # resume_config reports an unreadable checkpoint before anything starts
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{algorithm or 'algo'}_{env_id or 'env'}")
+
+
+OmegaConf.register_new_resolver("rlhydra_run_name", run_name, replace=True)
 
 
 def run() -> None:
@@ -101,12 +120,16 @@ def main(cfg: DictConfig) -> float:
 
 def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
     check_logger_overrides(job.overrides)
+    tuned = _apply_tuned(cfg, job)
     config = check_hydra_config(cfg)  # every user error surfaces here, before any env or worker starts
     if config.resume:
         config = resume_config(cfg, job.overrides, HydraConfig.get().runtime.choices.keys())
     if launched_rank() == 0:
         print(f"rlhydra: {config.algorithm.name} on {config.env.id}, seed {config.seed}, "
               f"{config.total_steps:,} env steps -> {run_dir}", flush=True)
+        if tuned:
+            print(f"rlhydra: tuned settings for {config.algorithm.name} on {config.env.id}: {tuned} "
+                  "(command-line keys win; ~tuned leaves them out)", flush=True)
     if is_distributed(config.learner):  # one process per learner device; rank 0 logs and checkpoints
         factory = functools.partial(build_loggers, run_name=job.override_dirname or None, group=job.sweep_name)
         return launch(config, learn_on_rank, config, run_dir, factory)
@@ -129,6 +152,20 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
     finally:
         if algo is not None:
             algo.stop()
+
+
+def _apply_tuned(cfg: DictConfig, job: JobContext) -> Optional[str]:
+    """The tuned file for the run's algorithm and env id, applied to `cfg` (see rlhydra/config/tuned.py); a resumed
+    run keeps its checkpoint's values."""
+    hydra_cfg = HydraConfig.get()
+    choices = hydra_cfg.runtime.choices
+    if choices.get(TUNED) != AUTO or cfg.get("resume"):
+        return None
+    dirs = [s.path for s in hydra_cfg.runtime.config_sources if s.schema == "file"]
+    path = apply_tuned(cfg, job.overrides, choices.keys(), tuned_dirs(dirs))
+    if path and path.startswith(CONF_DIR + os.sep):  # rlhydra's own: rlhydra/conf/tuned/<file>
+        path = os.path.relpath(path, os.path.dirname(os.path.dirname(CONF_DIR)))
+    return path
 
 
 def env_failed(exc: Union[EnvStepError, EnvRunnerError], algo: Optional[Algorithm], config: AlgorithmConfig,

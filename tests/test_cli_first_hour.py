@@ -1,0 +1,44 @@
+"""The first hour at the command line (issue 13): what a run prints, where it goes and how it ends, as a user meets it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+TRAIN = os.path.join(ROOT, "train.py")
+
+
+def train(*overrides: str, cwd=ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, TRAIN, *overrides], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def only_run_folder(tmp_path):
+    (day,) = os.listdir(tmp_path / "outputs")
+    (name,) = os.listdir(tmp_path / "outputs" / day)
+    return tmp_path / "outputs" / day / name
+
+
+# ---- item 2: tuned settings by env id, run folders named after the actual pair ---------------------------------
+def test_env_id_override_gets_its_own_tuned_settings_and_run_folder(tmp_path):
+    proc = train("env.id=Acrobot-v1", "total_steps=100", "evaluation.interval=0", "evaluation.episodes=1",
+                 "logger=console", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = only_run_folder(tmp_path)
+    assert run_dir.name.endswith("_ppo_Acrobot-v1")
+    assert ("rlhydra: tuned settings for ppo on Acrobot-v1: rlhydra/conf/tuned/ppo_acrobot.yaml (command-line keys "
+            "win; ~tuned leaves them out)") in proc.stdout
+    assert "steps      4,096" in proc.stdout  # ppo_acrobot's 16 envs x 256 steps, not ppo_cartpole's 256
+
+
+def test_a_resumed_run_is_named_after_its_checkpoint(tmp_path):
+    first = tmp_path / "first"
+    proc = train("algorithm=a2c", "env=pendulum", "total_steps=100", "evaluation.interval=0",
+                 "evaluation.episodes=1", "logger=console", f"hydra.run.dir={first}")
+    assert proc.returncode == 0, proc.stderr
+    proc = train(f"resume={first / 'checkpoints' / 'final'}", "total_steps=300", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert only_run_folder(tmp_path).name.endswith("_a2c_Pendulum-v1")
