@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import time
 from typing import Any, Dict, Optional, Union
@@ -24,6 +25,7 @@ from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.overrides import precheck_command_line
 from rlhydra.config.tuned import AUTO, TUNED, apply_tuned, tuned_dirs
 from rlhydra.core.algorithm import ENV_FAILURES, EVAL_RETURN, Algorithm, log_env_failure
+from rlhydra.core.interrupt import TrainingInterrupted
 from rlhydra.core.distributed import is_distributed, launch, launched_rank, learn_on_rank
 from rlhydra.core.preflight import check_hydra_config
 from rlhydra.core.resume import resume_config
@@ -94,6 +96,14 @@ def main(cfg: DictConfig) -> float:
     start = time.perf_counter()
     try:
         result = _train(cfg, run_dir, job)
+    except (TrainingInterrupted, StoppedAtOnce) as exc:
+        if launched_rank() != 0:
+            raise
+        elapsed = round(time.perf_counter() - start, 2)
+        write_job_result(run_dir, job, status="stopped", error=f"stopped by {exc.signal_name}", time_s=elapsed,
+                         env_steps=exc.env_steps, checkpoint=exc.checkpoint)
+        print(stop_summary(exc, run_dir, elapsed), flush=True)
+        sys.exit(128 + int(getattr(signal, exc.signal_name, signal.SIGINT)))  # 130 for SIGINT, 143 for SIGTERM
     except Exception as exc:
         if launched_rank() != 0:
             raise
@@ -149,9 +159,43 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
                 logger.close()
     except ENV_FAILURES as exc:
         raise env_failed(exc, algo, config, error_log) from exc
+    except KeyboardInterrupt:  # a second Ctrl-C/SIGTERM (or one before training began): stop now, quietly
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a further one must not interrupt the cleanup below
+        raise StoppedAtOnce(algo) from None
     finally:
         if algo is not None:
             algo.stop()
+
+
+class StoppedAtOnce(Exception):
+    """A second Ctrl-C/SIGTERM stopped training without finishing its iteration (or one came before it began)."""
+
+    def __init__(self, algo: Optional[Algorithm]) -> None:
+        super().__init__("stopped at once")
+        self.signal_name = "SIGINT"
+        self.checkpoint = algo.last_checkpoint if algo is not None else None
+        self.iteration = algo.iteration if algo is not None else 0
+        self.env_steps = algo.env_steps if algo is not None else 0
+
+
+def stop_summary(exc: Union[TrainingInterrupted, StoppedAtOnce], run_dir: str, elapsed: float) -> str:
+    """The calm end of a run stopped by a signal: why, where, what was kept and the command that continues it."""
+    if not isinstance(exc, StoppedAtOnce):
+        why = f"stopped by {exc.signal_name}"
+    elif exc.iteration or exc.env_steps:
+        why = "stopped at once by a second signal"
+    else:
+        why = "stopped by a signal before training began"
+    lines = [f"rlhydra: {why} after {elapsed:.1f}s: iteration {exc.iteration}, {exc.env_steps:,} env steps",
+             f"  run folder: {run_dir}"]
+    if exc.checkpoint and os.path.isdir(exc.checkpoint):
+        lines += [f"  checkpoint: {exc.checkpoint}",
+                  f"  continue:   {command_name()} resume={exc.checkpoint}"]
+    else:
+        lines.append("  checkpoint: none written (checkpointing.save_final=true saves one on a stop, "
+                     "checkpointing.interval=N every N iterations)")
+    return "\n".join(lines)
 
 
 def _apply_tuned(cfg: DictConfig, job: JobContext) -> Optional[str]:

@@ -42,3 +42,29 @@ def test_a_resumed_run_is_named_after_its_checkpoint(tmp_path):
     proc = train(f"resume={first / 'checkpoints' / 'final'}", "total_steps=300", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert only_run_folder(tmp_path).name.endswith("_a2c_Pendulum-v1")
+
+
+# ---- item 3: Ctrl-C / SIGTERM end calmly -----------------------------------------------------------------------
+def test_a_second_ctrl_c_stops_at_once_without_a_traceback(tmp_path):
+    import signal
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(  # long iterations: the second signal arrives inside the one the first lets finish
+        [sys.executable, TRAIN, "total_steps=100000000", "evaluation.interval=0", "algorithm.num_epochs=400",
+         "checkpointing.interval=1", "logger=console", f"hydra.run.dir={run_dir}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    out = []
+    for line in proc.stdout:  # the first progress line: an iteration (and its checkpoint) is done
+        out.append(line)
+        if "steps/s" in line:
+            proc.send_signal(signal.SIGINT)
+        if "SIGINT received" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=60)
+    out = "".join(out) + rest
+    assert proc.returncode == 130
+    assert "rlhydra: stopped at once by a second signal after " in out
+    checkpoint = run_dir / "checkpoints" / "iter_000001"
+    assert f"  checkpoint: {checkpoint}\n  continue:   python train.py resume={checkpoint}" in out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
