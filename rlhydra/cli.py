@@ -6,7 +6,9 @@ folder on top.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import json
 import math
 import os
@@ -14,7 +16,7 @@ import re
 import signal
 import sys
 import time
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Union
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -95,14 +97,16 @@ def main(cfg: DictConfig) -> float:
     job = job_context()
     start = time.perf_counter()
     try:
-        result = _train(cfg, run_dir, job)
+        with _train_log(run_dir):
+            result = _train(cfg, run_dir, job)
     except (TrainingInterrupted, StoppedAtOnce) as exc:
         if launched_rank() != 0:
             raise
         elapsed = round(time.perf_counter() - start, 2)
         write_job_result(run_dir, job, status="stopped", error=f"stopped by {exc.signal_name}", time_s=elapsed,
                          env_steps=exc.env_steps, checkpoint=exc.checkpoint)
-        print(stop_summary(exc, run_dir, elapsed), flush=True)
+        with _train_log(run_dir):
+            print(stop_summary(exc, run_dir, elapsed), flush=True)
         sys.exit(128 + int(getattr(signal, exc.signal_name, signal.SIGINT)))  # 130 for SIGINT, 143 for SIGTERM
     except Exception as exc:
         if launched_rank() != 0:
@@ -117,14 +121,16 @@ def main(cfg: DictConfig) -> float:
     elapsed = time.perf_counter() - start
     write_job_result(run_dir, job, status="ok", final_return=final, env_steps=int(result.get("env_steps", 0)),
                      time_s=round(elapsed, 2), checkpoint=result.get("checkpoint"))
-    print(
-        f"done in {elapsed:.1f}s: {result.get('env_steps', 0):,} env steps, "
-        f"final eval return {final:.2f}\n"
-        f"  run folder: {run_dir}\n"
-        f"  metrics:    {os.path.join(run_dir, 'metrics.jsonl')}\n"
-        f"  checkpoint: {result.get('checkpoint', '(none)')}",
-        flush=True,
-    )
+    evaluated = f"final eval return {final:.2f}" if not math.isnan(final) else "no evaluation"
+    lines = [f"done in {elapsed:.1f}s: {result.get('env_steps', 0):,} env steps, {evaluated}",
+             f"  stopped:    {result.get(STOP_REASON, 'total_steps reached')}",
+             f"  run folder: {run_dir}"]
+    metrics = os.path.join(run_dir, "metrics.jsonl")
+    if os.path.isfile(metrics):  # only files that were written
+        lines.append(f"  metrics:    {metrics}")
+    lines.append(f"  checkpoint: {result.get('checkpoint') or 'none written (checkpointing.save_final=false)'}")
+    with _train_log(run_dir):
+        print("\n".join(lines), flush=True)
     return final
 
 
@@ -151,9 +157,12 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
             print(f"rlhydra: resumed {config.resume} at iteration {algo.iteration} ({algo.env_steps:,} env steps)",
                   flush=True)
         loggers = build_loggers(config, run_dir, run_name=job.override_dirname or None, group=job.sweep_name)
+        _say_how_progress_comes(config)
         try:
-            return algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"),
-                              video_dir=os.path.join(run_dir, "videos"), error_log=error_log)
+            result = algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"),
+                                video_dir=os.path.join(run_dir, "videos"), error_log=error_log)
+            result[STOP_REASON] = _stop_reason(config, result)
+            return result
         finally:
             for logger in loggers:
                 logger.close()
@@ -166,6 +175,66 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
     finally:
         if algo is not None:
             algo.stop()
+
+
+STOP_REASON = "stop_reason"  # why learn() returned, stated in the summary
+
+
+class _Tee(io.TextIOBase):
+    """A stream that also appends what it is given to a file (the run's train.log)."""
+
+    def __init__(self, stream: Any, file: Any) -> None:
+        self.stream, self.file = stream, file
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self.file.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.file.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+
+@contextlib.contextmanager
+def _train_log(run_dir: str) -> Iterator[None]:
+    """What the run prints (progress, summary, warnings) goes to the screen and to <run folder>/train.log."""
+    if launched_rank() != 0 or isinstance(sys.stdout, _Tee):
+        yield
+        return
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "train.log"), "a", encoding="utf-8", buffering=1) as log:
+        out, err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Tee(out, log), _Tee(err, log)
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = out, err
+
+
+def _say_how_progress_comes(config: AlgorithmConfig) -> None:
+    """One line before the first iteration: how many env steps it takes, and a warm-up of random actions."""
+    algorithm = config.algorithm
+    warmup = getattr(algorithm, "learning_starts", 0) or 0
+    line = (f"rlhydra: progress after each iteration of {algorithm.train_batch_size:,} env steps, at most every "
+            f"{config.reporting.print_interval_s:g}s (reporting.print_interval_s)")
+    if warmup:
+        line += f"; the first {warmup:,} env steps take random actions (algorithm.learning_starts)"
+    print(line, flush=True)
+
+
+def _stop_reason(config: AlgorithmConfig, result: Dict[str, Any]) -> str:
+    target = config.evaluation.stop_at_return
+    value = result.get(EVAL_RETURN)
+    if target is not None and value is not None and value >= target:
+        return f"eval return {value:.2f} reached evaluation.stop_at_return={target}"
+    return f"total_steps={config.total_steps:,} reached"
 
 
 class StoppedAtOnce(Exception):

@@ -68,3 +68,24 @@ def test_a_second_ctrl_c_stops_at_once_without_a_traceback(tmp_path):
     checkpoint = run_dir / "checkpoints" / "iter_000001"
     assert f"  checkpoint: {checkpoint}\n  continue:   python train.py resume={checkpoint}" in out
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+# ---- item 7: a run says what happened, on screen and in train.log ----------------------------------------------
+def test_a_run_without_evaluation_or_metrics_file_says_so_and_logs_to_train_log(tmp_path):
+    proc = train("total_steps=256", "evaluation.interval=0", "evaluation.final=false", "logger=console",
+                 f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    assert "done in " in proc.stdout and ": 256 env steps, no evaluation\n  stopped:    total_steps=256 reached\n" \
+        in proc.stdout
+    assert "nan" not in proc.stdout and "metrics.jsonl" not in proc.stdout  # logger=console writes none
+    assert "rlhydra: progress after each iteration of 256 env steps" in proc.stdout
+    log = (tmp_path / "train.log").read_text()
+    assert "iter     1 | steps        256" in log and "no evaluation" in log
+
+
+def test_a_run_stopped_by_stop_at_return_says_why(tmp_path):
+    proc = train("total_steps=100000", "evaluation.interval=1", "evaluation.stop_at_return=5", "logger=jsonl",
+                 f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    assert "reached evaluation.stop_at_return=5.0\n" in proc.stdout
+    assert f"  metrics:    {tmp_path / 'metrics.jsonl'}" in proc.stdout
