@@ -6,21 +6,28 @@ folder on top.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import json
 import math
 import os
+import re
+import signal
 import sys
 import time
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Union
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.overrides import precheck_command_line
+from rlhydra.config.tuned import AUTO, TUNED, apply_tuned, tuned_dirs
 from rlhydra.core.algorithm import ENV_FAILURES, EVAL_RETURN, Algorithm, log_env_failure
+from rlhydra.core.interrupt import TrainingInterrupted
 from rlhydra.core.distributed import is_distributed, launch, launched_rank, learn_on_rank
 from rlhydra.core.preflight import check_hydra_config
 from rlhydra.core.resume import resume_config
@@ -42,6 +49,22 @@ class EnvFailedError(RuntimeError, CompactHydraException):
 
 
 CONF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf")
+
+
+def run_name(resume: Optional[str], algorithm: Optional[str], env_id: Optional[str]) -> str:
+    """`<algorithm>_<env id>` for the run folder (`hydra.run.dir`): the actual pair, not the group names; a resumed
+    run's from its checkpoint's metadata.json. Characters unsafe in a folder name become '-'."""
+    if resume:
+        try:
+            with open(os.path.join(resume, "metadata.json")) as f:
+                saved = json.load(f)["config"]
+            algorithm, env_id = saved["algorithm"]["name"], saved["env"]["id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # resume_config reports an unreadable checkpoint before anything starts
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{algorithm or 'algo'}_{env_id or 'env'}")
+
+
+OmegaConf.register_new_resolver("rlhydra_run_name", run_name, replace=True)
 
 
 def run() -> None:
@@ -74,7 +97,17 @@ def main(cfg: DictConfig) -> float:
     job = job_context()
     start = time.perf_counter()
     try:
-        result = _train(cfg, run_dir, job)
+        with _train_log(run_dir):
+            result = _train(cfg, run_dir, job)
+    except (TrainingInterrupted, StoppedAtOnce) as exc:
+        if launched_rank() != 0:
+            raise
+        elapsed = round(time.perf_counter() - start, 2)
+        write_job_result(run_dir, job, status="stopped", error=f"stopped by {exc.signal_name}", time_s=elapsed,
+                         env_steps=exc.env_steps, checkpoint=exc.checkpoint)
+        with _train_log(run_dir):
+            print(stop_summary(exc, run_dir, elapsed), flush=True)
+        sys.exit(128 + int(getattr(signal, exc.signal_name, signal.SIGINT)))  # 130 for SIGINT, 143 for SIGTERM
     except Exception as exc:
         if launched_rank() != 0:
             raise
@@ -88,25 +121,31 @@ def main(cfg: DictConfig) -> float:
     elapsed = time.perf_counter() - start
     write_job_result(run_dir, job, status="ok", final_return=final, env_steps=int(result.get("env_steps", 0)),
                      time_s=round(elapsed, 2), checkpoint=result.get("checkpoint"))
-    print(
-        f"done in {elapsed:.1f}s: {result.get('env_steps', 0):,} env steps, "
-        f"final eval return {final:.2f}\n"
-        f"  run folder: {run_dir}\n"
-        f"  metrics:    {os.path.join(run_dir, 'metrics.jsonl')}\n"
-        f"  checkpoint: {result.get('checkpoint', '(none)')}",
-        flush=True,
-    )
+    evaluated = f"final eval return {final:.2f}" if not math.isnan(final) else "no evaluation"
+    lines = [f"done in {elapsed:.1f}s: {result.get('env_steps', 0):,} env steps, {evaluated}",
+             f"  stopped:    {result.get(STOP_REASON, 'total_steps reached')}",
+             f"  run folder: {run_dir}"]
+    metrics = os.path.join(run_dir, "metrics.jsonl")
+    if os.path.isfile(metrics):  # only files that were written
+        lines.append(f"  metrics:    {metrics}")
+    lines.append(f"  checkpoint: {result.get('checkpoint') or 'none written (checkpointing.save_final=false)'}")
+    with _train_log(run_dir):
+        print("\n".join(lines), flush=True)
     return final
 
 
 def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
     check_logger_overrides(job.overrides)
+    tuned = _apply_tuned(cfg, job)
     config = check_hydra_config(cfg)  # every user error surfaces here, before any env or worker starts
     if config.resume:
         config = resume_config(cfg, job.overrides, HydraConfig.get().runtime.choices.keys())
     if launched_rank() == 0:
         print(f"rlhydra: {config.algorithm.name} on {config.env.id}, seed {config.seed}, "
               f"{config.total_steps:,} env steps -> {run_dir}", flush=True)
+        if tuned:
+            print(f"rlhydra: tuned settings for {config.algorithm.name} on {config.env.id}: {tuned} "
+                  "(command-line keys win; ~tuned leaves them out)", flush=True)
     if is_distributed(config.learner):  # one process per learner device; rank 0 logs and checkpoints
         factory = functools.partial(build_loggers, run_name=job.override_dirname or None, group=job.sweep_name)
         return launch(config, learn_on_rank, config, run_dir, factory)
@@ -118,17 +157,128 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
             print(f"rlhydra: resumed {config.resume} at iteration {algo.iteration} ({algo.env_steps:,} env steps)",
                   flush=True)
         loggers = build_loggers(config, run_dir, run_name=job.override_dirname or None, group=job.sweep_name)
+        _say_how_progress_comes(config)
         try:
-            return algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"),
-                              video_dir=os.path.join(run_dir, "videos"), error_log=error_log)
+            result = algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"),
+                                video_dir=os.path.join(run_dir, "videos"), error_log=error_log)
+            result[STOP_REASON] = _stop_reason(config, result)
+            return result
         finally:
             for logger in loggers:
                 logger.close()
     except ENV_FAILURES as exc:
         raise env_failed(exc, algo, config, error_log) from exc
+    except KeyboardInterrupt:  # a second Ctrl-C/SIGTERM (or one before training began): stop now, quietly
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a further one must not interrupt the cleanup below
+        raise StoppedAtOnce(algo) from None
     finally:
         if algo is not None:
             algo.stop()
+
+
+STOP_REASON = "stop_reason"  # why learn() returned, stated in the summary
+
+
+class _Tee(io.TextIOBase):
+    """A stream that also appends what it is given to a file (the run's train.log)."""
+
+    def __init__(self, stream: Any, file: Any) -> None:
+        self.stream, self.file = stream, file
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self.file.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.file.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+
+@contextlib.contextmanager
+def _train_log(run_dir: str) -> Iterator[None]:
+    """What the run prints (progress, summary, warnings) goes to the screen and to <run folder>/train.log."""
+    if launched_rank() != 0 or isinstance(sys.stdout, _Tee):
+        yield
+        return
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "train.log"), "a", encoding="utf-8", buffering=1) as log:
+        out, err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Tee(out, log), _Tee(err, log)
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = out, err
+
+
+def _say_how_progress_comes(config: AlgorithmConfig) -> None:
+    """One line before the first iteration: how many env steps it takes, and a warm-up of random actions."""
+    algorithm = config.algorithm
+    warmup = getattr(algorithm, "learning_starts", 0) or 0
+    line = (f"rlhydra: progress after each iteration of {algorithm.train_batch_size:,} env steps, at most every "
+            f"{config.reporting.print_interval_s:g}s (reporting.print_interval_s)")
+    if warmup:
+        line += f"; the first {warmup:,} env steps take random actions (algorithm.learning_starts)"
+    print(line, flush=True)
+
+
+def _stop_reason(config: AlgorithmConfig, result: Dict[str, Any]) -> str:
+    target = config.evaluation.stop_at_return
+    value = result.get(EVAL_RETURN)
+    if target is not None and value is not None and value >= target:
+        return f"eval return {value:.2f} reached evaluation.stop_at_return={target}"
+    return f"total_steps={config.total_steps:,} reached"
+
+
+class StoppedAtOnce(Exception):
+    """A second Ctrl-C/SIGTERM stopped training without finishing its iteration (or one came before it began)."""
+
+    def __init__(self, algo: Optional[Algorithm]) -> None:
+        super().__init__("stopped at once")
+        self.signal_name = "SIGINT"
+        self.checkpoint = algo.last_checkpoint if algo is not None else None
+        self.iteration = algo.iteration if algo is not None else 0
+        self.env_steps = algo.env_steps if algo is not None else 0
+
+
+def stop_summary(exc: Union[TrainingInterrupted, StoppedAtOnce], run_dir: str, elapsed: float) -> str:
+    """The calm end of a run stopped by a signal: why, where, what was kept and the command that continues it."""
+    if not isinstance(exc, StoppedAtOnce):
+        why = f"stopped by {exc.signal_name}"
+    elif exc.iteration or exc.env_steps:
+        why = "stopped at once by a second signal"
+    else:
+        why = "stopped by a signal before training began"
+    lines = [f"rlhydra: {why} after {elapsed:.1f}s: iteration {exc.iteration}, {exc.env_steps:,} env steps",
+             f"  run folder: {run_dir}"]
+    if exc.checkpoint and os.path.isdir(exc.checkpoint):
+        lines += [f"  checkpoint: {exc.checkpoint}",
+                  f"  continue:   {command_name()} resume={exc.checkpoint}"]
+    else:
+        lines.append("  checkpoint: none written (checkpointing.save_final=true saves one on a stop, "
+                     "checkpointing.interval=N every N iterations)")
+    return "\n".join(lines)
+
+
+def _apply_tuned(cfg: DictConfig, job: JobContext) -> Optional[str]:
+    """The tuned file for the run's algorithm and env id, applied to `cfg` (see rlhydra/config/tuned.py); a resumed
+    run keeps its checkpoint's values."""
+    hydra_cfg = HydraConfig.get()
+    choices = hydra_cfg.runtime.choices
+    if choices.get(TUNED) != AUTO or cfg.get("resume"):
+        return None
+    dirs = [s.path for s in hydra_cfg.runtime.config_sources if s.schema == "file"]
+    path = apply_tuned(cfg, job.overrides, choices.keys(), tuned_dirs(dirs))
+    if path and path.startswith(CONF_DIR + os.sep):  # rlhydra's own: rlhydra/conf/tuned/<file>
+        path = os.path.relpath(path, os.path.dirname(os.path.dirname(CONF_DIR)))
+    return path
 
 
 def env_failed(exc: Union[EnvStepError, EnvRunnerError], algo: Optional[Algorithm], config: AlgorithmConfig,

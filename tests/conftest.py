@@ -6,9 +6,10 @@ from typing import List
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 import rlhydra  # noqa: F401  (registers the schema in Hydra's ConfigStore)
+from rlhydra.config.tuned import apply_tuned, tuned_dirs
 import tests.fault_envs  # noqa: F401  (registers the test envs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -16,9 +17,16 @@ CONF = os.path.join(ROOT, "rlhydra", "conf")  # shipped inside the package (the 
 
 
 def compose_cfg(overrides: List[str]) -> DictConfig:
-    """Compose rlhydra/conf/config.yaml with overrides, as `python train.py ...` (the `rlhydra` command) does."""
+    """Compose rlhydra/conf/config.yaml with overrides, as `python train.py ...` (the `rlhydra` command) does: the
+    tuned file declared for (algorithm.name, env.id) applied unless `~tuned`."""
     with initialize_config_dir(version_base="1.3", config_dir=CONF):
-        return compose("config", overrides=overrides)
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    if choices.get("tuned") == "auto" and not cfg.get("resume"):
+        apply_tuned(cfg, overrides, choices.keys(), tuned_dirs())
+    return cfg
 
 
 @pytest.fixture

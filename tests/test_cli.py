@@ -96,7 +96,10 @@ def test_ctrl_c_finishes_the_iteration_writes_a_checkpoint_and_exits_nonzero(sig
     assert proc.returncode != 0
     assert f"{signal_name} received" in out
     checkpoint = run_dir / "checkpoints" / "final"
-    assert f"final checkpoint: {checkpoint}" in err and "Traceback" not in err
+    assert proc.returncode == {"SIGINT": 130, "SIGTERM": 143}[signal_name]
+    assert f"rlhydra: stopped by {signal_name} after " in out
+    assert f"  run folder: {run_dir}\n  checkpoint: {checkpoint}\n  continue:   python train.py resume={checkpoint}" in out
+    assert "Traceback" not in err and "Error executing job" not in err and "HYDRA_FULL_ERROR" not in err
     last = read_metrics(run_dir)[-1]
     assert last["checkpoint"] == str(checkpoint)
     algo = Algorithm.from_checkpoint(str(checkpoint))

@@ -148,6 +148,25 @@ def test_tuned_defaults_apply_and_command_line_wins():
     assert untuned.algorithm.num_epochs == 10  # no conf/tuned/ppo_pendulum.yaml: schema defaults
 
 
+def test_tuned_settings_are_looked_up_by_the_actual_env_id():
+    acrobot = from_hydra(compose_cfg(["env.id=Acrobot-v1"]))  # the default env group is cartpole
+    assert acrobot.algorithm.train_batch_size == 4096 and acrobot.env_runners.num_envs_per_env_runner == 16
+    gym = from_hydra(compose_cfg(["env=gym", "env.id=Acrobot-v1", "algorithm.gae_lambda=0.9"]))
+    assert gym.algorithm.train_batch_size == 4096 and gym.algorithm.gae_lambda == 0.9  # the command line wins
+    unknown = from_hydra(compose_cfg(["env.id=MountainCar-v0"]))  # no file declared for it: schema defaults
+    assert unknown.algorithm.num_epochs == 10 and unknown.algorithm.gae_lambda == 0.95
+    assert from_hydra(compose_cfg(["env.id=Acrobot-v1", "~tuned"])).algorithm.train_batch_size != 4096
+
+
+def test_every_tuned_file_declares_the_pair_it_is_named_for():
+    from rlhydra.config.tuned import find_tuned, tuned_dirs
+
+    for algorithm, env in _tuned_pairs():
+        env_id = from_hydra(compose_cfg([f"env={env}", "~tuned"])).env.id
+        path, _ = find_tuned(algorithm, env_id, tuned_dirs())
+        assert path.endswith(f"{algorithm}_{env}.yaml")
+
+
 def test_every_section_field_has_a_default_and_a_comment():
     import inspect
 
@@ -187,6 +206,8 @@ def _tuned_pairs():
     from tests.conftest import CONF
 
     for name in sorted(os.listdir(os.path.join(CONF, "tuned"))):
+        if name == "auto.yaml":  # the lookup's switch, not a tuned file
+            continue
         algorithm, _, env = name[: -len(".yaml")].partition("_")
         yield algorithm, env
 

@@ -43,6 +43,7 @@ from rlhydra.config.help import TARGET_NODES, help_text
 from rlhydra.config.names import foreign_name, scored_matches
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError, OffPolicyTrainingConfig, training_aliases
+from rlhydra.config.tuned import AUTO, TUNED, apply_tuned, tuned_dirs
 from rlhydra.config.targets import (
     BUFFER_BASE,
     CONNECTOR_BASE,
@@ -256,8 +257,16 @@ class _Session:
             except Exception:
                 pass  # the composed config without the value overrides
         choices = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra")}
+        if choices.get(TUNED) == AUTO:  # the run applies the tuned file for (algorithm, env.id): show its values
+            dirs = [s.path for s in cfg.hydra.runtime.config_sources if s.schema == "file"]
+            try:
+                apply_tuned(cfg, plain + swept, cfg.hydra.runtime.choices.keys(), tuned_dirs(dirs))
+            except ConfigError:
+                pass
         groups = {group: [o for o in self.group_options(group) if not o.startswith("base_")]
                   for group in sorted(self.group_options("", ObjectType.GROUP)) if group != "hydra"}
+        if TUNED in groups:  # its files are looked up by env.id, not chosen: `auto` (the default) or ~tuned
+            groups[TUNED] = [AUTO]
         return help_text(cfg, groups, choices, self.prog)
 
 

@@ -411,7 +411,8 @@ class Algorithm:
             raise TrainingInterrupted(
                 f"training stopped by {signals.requested} after iteration {self.iteration} "
                 f"({self.env_steps:,} env steps); final checkpoint: {where}. "
-                "Continue from it in Python with Algorithm.from_checkpoint(path)."
+                "Continue from it in Python with Algorithm.from_checkpoint(path).",
+                signals.requested, result.get("checkpoint"), self.iteration, self.env_steps,
             )
         return result
 

@@ -10,7 +10,16 @@ from hydra.errors import CompactHydraException
 
 
 class TrainingInterrupted(CompactHydraException):
-    """Training stopped on a signal after writing a final checkpoint (Hydra prints this without a traceback)."""
+    """Training stopped on a signal after writing a final checkpoint (Hydra prints this without a traceback).
+
+    `signal_name`, `checkpoint` (None when none was written), `iteration` and `env_steps` let the command line
+    print its own summary with the resume command.
+    """
+
+    def __init__(self, message: str, signal_name: str = "SIGINT", checkpoint: Optional[str] = None,
+                 iteration: int = 0, env_steps: int = 0) -> None:
+        super().__init__(message)
+        self.signal_name, self.checkpoint, self.iteration, self.env_steps = signal_name, checkpoint, iteration, env_steps
 
 
 class StopSignals:
