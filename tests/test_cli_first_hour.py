@@ -89,3 +89,40 @@ def test_a_run_stopped_by_stop_at_return_says_why(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "reached evaluation.stop_at_return=5.0\n" in proc.stdout
     assert f"  metrics:    {tmp_path / 'metrics.jsonl'}" in proc.stdout
+
+
+# ---- item 6: value mistakes in any group or root key end before the run, with a clean message ------------------
+MPS = ("rlhydra: learner.accelerator=mps: Apple's MPS backend is not available on this machine (it exists only on "
+       "macOS with Apple silicon). Use learner.accelerator=cpu, or cuda on a machine with an NVIDIA GPU.")
+SLURM = ("rlhydra: hydra/launcher=slurm: SLURM is not available on this machine (no sbatch on PATH); run it on your "
+         "cluster's login node. Here use hydra/launcher=parallel (joblib: several jobs at once on this machine), "
+         "hydra/launcher=submitit_local (submitit's path, as local processes), or no hydra/launcher (one job after "
+         "another).")
+
+
+def test_value_mistakes_outside_the_algorithm_stop_before_hydra_starts(tmp_path):
+    import torch
+
+    cases = [
+        (["seed=-1"], "rlhydra: seed=-1: seed must be >= 0, got -1"),
+        (["-m", "seed=0,-1"], "rlhydra: seed=0,-1: seed must be >= 0, got -1"),
+        (["learner.strategy=deepspeed"],
+         "rlhydra: learner.strategy=deepspeed: learner.strategy must be one of auto, ddp, ddp_spawn; got 'deepspeed'"),
+        (["evaluation.video_format=avi"],
+         "rlhydra: evaluation.video_format=avi: evaluation.video_format must be one of gif, mp4; got 'avi'"),
+    ]
+    if not torch.backends.mps.is_available():
+        cases.append((["learner.accelerator=mps"], MPS))
+    for overrides, message in cases:
+        proc = train(*overrides, f"hydra.run.dir={tmp_path / 'run'}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+        assert (proc.returncode, proc.stderr.strip(), proc.stdout) == (2, message, ""), overrides
+    assert not os.listdir(tmp_path)  # nothing created
+
+
+def test_slurm_launcher_off_a_cluster_names_the_local_launchers(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT, PATH=os.path.dirname(sys.executable))  # no sbatch on PATH
+    proc = subprocess.run([sys.executable, TRAIN, "-m", "hydra/launcher=slurm", "seed=0,1",
+                           f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert (proc.returncode, proc.stderr.strip()) == (2, SLURM)
+    assert not os.listdir(tmp_path)

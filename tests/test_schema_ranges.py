@@ -54,6 +54,7 @@ PINNED = {
     "env_runners.normalize_obs_clip": "(0, inf)", "env_runners.sample_timeout_s": "(0, inf)",
     "env_runners.start_method": "{fork, spawn, forkserver}",
     "learner.accelerator": "{cpu, cuda, gpu, mps, auto}", "learner.devices": "(0, inf)",
+    "learner.strategy": "{auto, ddp, ddp_spawn}",
     "learner.precision": "{32-true, 32, 64-true, 64, bf16-mixed, bf16-true, 16-mixed, 16-true}",
     "learner.num_nodes": "(0, inf)", "learner.torch_threads": "(0, inf)",
     "evaluation.interval": "[0, inf)", "evaluation.episodes": "(0, inf)", "evaluation.num_envs": "(0, inf)",

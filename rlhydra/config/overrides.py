@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import shutil
 import sys
 import warnings
 from dataclasses import dataclass, is_dataclass
@@ -42,7 +43,7 @@ from omegaconf.nodes import AnyNode, BooleanNode, EnumNode, FloatNode, IntegerNo
 from rlhydra.config.help import TARGET_NODES, help_text
 from rlhydra.config.names import foreign_name, scored_matches
 from rlhydra.config.registry import get_algorithm_spec
-from rlhydra.config.schema import ConfigError, OffPolicyTrainingConfig, training_aliases
+from rlhydra.config.schema import ConfigError, OffPolicyTrainingConfig, declared_checks, training_aliases
 from rlhydra.config.tuned import AUTO, TUNED, apply_tuned, tuned_dirs
 from rlhydra.config.targets import (
     BUFFER_BASE,
@@ -58,6 +59,7 @@ from rlhydra.config.targets import (
     value_problem,
 )
 from rlhydra.config.types import fit
+from rlhydra.config.validate import accelerator_problems
 
 PROG = "python train.py"
 MAX_COMBINATIONS = 16  # swept group choices composed and checked (a sweep over more checks its first ones)
@@ -113,6 +115,9 @@ def check_command_line(argv: Sequence[str], config_dir: str, config_name: str = 
         parsed = OverridesParser.create().parse_overrides(list(args.overrides))
     except Exception:  # malformed: Hydra says where
         return Checked(argv)
+    launcher = _launcher_problems(parsed)
+    if launcher:
+        raise OverrideError(launcher)
     loader = _loader(config_dir, args.config_dir)
     if loader is None:
         return Checked(argv)
@@ -328,8 +333,31 @@ class _Check:
             if expected is not None:
                 problems.append(f"{override.input_line}: {override.key_or_group} takes {expected}, got {value!r}")
             converted.append(value)
+        if not problems:
+            problems = self.declared(override, converted)
         text = _values_text(override, converted) if changed and not problems else None
         return _Result(problems, value_text=text)
+
+    def declared(self, override: Override, values: List[Any]) -> List[str]:
+        """Each value against the schema field's declared range or choice (schema.py `between`, `one_of` ...),
+        and an accelerator against this machine."""
+        key = override.key_or_group
+        *path, name = key.split(".")
+        parent, depth = _walk(self.cfg, path)
+        kind = OmegaConf.get_type(parent) if depth == len(path) and isinstance(parent, DictConfig) else None
+        check = declared_checks(kind).get(name) if isinstance(kind, type) and is_dataclass(kind) else None
+        problems = []
+        for value in values:
+            if isinstance(value, str) and "${" in value:
+                continue
+            problem = check.problem(value) if check is not None else None
+            if problem:
+                problems.append(f"{override.input_line}: {key} {problem}")
+            elif key == "learner.accelerator" and isinstance(value, str):
+                devices = OmegaConf.select(self.cfg, "learner.devices", default=1)
+                problems += [f"{override.input_line}: {p.split(': ', 1)[1]}"
+                             for p in accelerator_problems(value, devices if isinstance(devices, int) else 1)]
+        return problems
 
     def unknown(self, override: Override, parts: List[str], depth: int) -> str:
         """A key the composed config lacks: what is there instead."""
@@ -474,6 +502,24 @@ class _Check:
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
+SLURM_LAUNCHERS = ("slurm", "submitit_slurm")  # rlhydra/conf/hydra/launcher/slurm.yaml and the plugin's own
+LOCAL_LAUNCHERS = ("hydra/launcher=parallel (joblib: several jobs at once on this machine), hydra/launcher="
+                   "submitit_local (submitit's path, as local processes), or no hydra/launcher (one job after another)")
+
+
+def _launcher_problems(parsed: List[Override]) -> List[str]:
+    """A SLURM launcher off a cluster: submitit submits with `sbatch`, which this machine lacks."""
+    problems = []
+    for override in parsed:
+        if override.key_or_group != "hydra/launcher" or override.is_delete():
+            continue
+        value = override.value()
+        if isinstance(value, str) and value in SLURM_LAUNCHERS and shutil.which("sbatch") is None:
+            problems.append(f"{override.input_line}: SLURM is not available on this machine (no sbatch on PATH); run "
+                            f"it on your cluster's login node. Here use {LOCAL_LAUNCHERS}.")
+    return problems
+
+
 def _parse_args(argv: List[str]) -> Optional[argparse.Namespace]:
     """Hydra's own argument parser on the command line; None where it would stop with an error."""
     parser = get_args_parser()

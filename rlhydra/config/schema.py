@@ -315,6 +315,8 @@ class EnvRunnersConfig(Section):
                 yield "start_method", f"'{self.start_method}' is not available on this platform; use one of {', '.join(available)}"
 
 
+# The Fabric strategies rlhydra's learners run under (tested); others (fsdp, deepspeed ...) are refused
+STRATEGIES = ("auto", "ddp", "ddp_spawn")
 PRECISIONS = ("32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true", "16-mixed", "16-true")
 
 
@@ -324,7 +326,7 @@ class LearnerConfig(Section):
 
     accelerator: str = one_of("cpu", ("cpu", "cuda", "gpu", "mps", "auto"))  # cpu, cuda/gpu, mps, auto
     devices: int = positive(1)  # learner processes (DDP when > 1)
-    strategy: str = "auto"  # Fabric strategy: auto, ddp, ...
+    strategy: str = one_of("auto", STRATEGIES)  # Fabric strategy: auto (ddp_spawn when devices > 1 on one node), ddp (processes started by torchrun/SLURM) or ddp_spawn
     precision: str = one_of("32-true", PRECISIONS)  # Fabric precision: 32-true, bf16-mixed, 16-mixed, 64-true ...
     num_nodes: int = positive(1)  # machines in a multi-node run (torchrun / SLURM)
     torch_threads: int = positive(1)  # torch intra-op threads of the learner; small MLPs are fastest with 1

@@ -76,21 +76,34 @@ def _runtime_problems(config: AlgorithmConfig) -> List[str]:
             "env.vectorization_mode=sync or evaluation.num_env_runners=0."
         )
     learner = config.learner
-    if learner.accelerator in ("cuda", "gpu"):
-        if not torch.cuda.is_available():
-            errors.append(
-                f"learner.accelerator={learner.accelerator}: no CUDA GPU is available on this machine. "
-                "Use learner.accelerator=cpu (Python: .learners(num_gpus_per_learner=0))."
-            )
-        elif learner.devices > torch.cuda.device_count():
-            errors.append(
-                f"learner.devices={learner.devices}: only {torch.cuda.device_count()} GPU(s) visible. "
-                f"Use learner.devices={torch.cuda.device_count()} or fewer."
-            )
+    errors.extend(accelerator_problems(learner.accelerator, learner.devices))
     if learner.devices * learner.num_nodes > 1 and isinstance(config.algorithm, OffPolicyTrainingConfig):
         errors.append(
             f"learner.devices={learner.devices}, learner.num_nodes={learner.num_nodes}: {config.algorithm.name} "
             "learns on one device for now (data-parallel learners exist for on-policy algorithms such as PPO); "
             "use learner.devices=1 learner.num_nodes=1."
+        )
+    return errors
+
+
+def accelerator_problems(accelerator: str, devices: int) -> List[str]:
+    """Can this machine run the learner on `accelerator` (cuda/gpu: a visible CUDA GPU per device; mps: Apple's
+    Metal backend, macOS only)? One 'key=value: why, and the fix' line per problem (also the command line's check)."""
+    errors = []
+    if accelerator in ("cuda", "gpu"):
+        if not torch.cuda.is_available():
+            errors.append(
+                f"learner.accelerator={accelerator}: no CUDA GPU is available on this machine. "
+                "Use learner.accelerator=cpu (Python: .learners(num_gpus_per_learner=0))."
+            )
+        elif devices > torch.cuda.device_count():
+            errors.append(
+                f"learner.devices={devices}: only {torch.cuda.device_count()} GPU(s) visible. "
+                f"Use learner.devices={torch.cuda.device_count()} or fewer."
+            )
+    elif accelerator == "mps" and not torch.backends.mps.is_available():
+        errors.append(
+            "learner.accelerator=mps: Apple's MPS backend is not available on this machine (it exists only on "
+            "macOS with Apple silicon). Use learner.accelerator=cpu, or cuda on a machine with an NVIDIA GPU."
         )
     return errors
