@@ -126,3 +126,23 @@ def test_slurm_launcher_off_a_cluster_names_the_local_launchers(tmp_path):
                           timeout=120, env=env)
     assert (proc.returncode, proc.stderr.strip()) == (2, SLURM)
     assert not os.listdir(tmp_path)
+
+
+# ---- item 9: run folders honour the umask; a headless video run prints no SDL noise -----------------------------
+def test_checkpoints_and_videos_honour_the_umask_and_video_prints_no_sdl_warning(tmp_path):
+    import stat
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "SDL_VIDEODRIVER", "DISPLAY")}
+    env["PYTHONPATH"] = ROOT
+    proc = subprocess.run([sys.executable, TRAIN, "total_steps=256", "evaluation.interval=1", "evaluation.episodes=1",
+                           "evaluation.video=true", "logger=console", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
+                          preexec_fn=lambda: os.umask(0o027))
+    assert proc.returncode == 0, proc.stderr
+    assert "XDG_RUNTIME_DIR" not in proc.stdout + proc.stderr
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    run_dir = tmp_path / "run"
+    assert mode(run_dir / "checkpoints" / "final") == 0o750
+    assert mode(run_dir / "checkpoints" / "final" / "module.pt") == 0o640
+    (video,) = (run_dir / "videos").iterdir()
+    assert mode(video) == 0o640

@@ -143,3 +143,28 @@ def test_train_py_refuses_a_video_the_env_cannot_render():
     assert proc.returncode == 1
     assert "evaluation.video=true: env 'tests.fault_envs:NaNObs-v0' cannot render rgb_array frames" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_mujoco_env_that_cannot_render_is_told_about_mujoco_gl(monkeypatch):
+    import rlhydra.env.video as video
+
+    def no_gl(env_config):
+        raise RuntimeError("gladLoadGL error")  # what MuJoCo raises without an off-screen GL context
+
+    monkeypatch.setattr(video, "_make_render_env", no_gl)
+    message = check_video_support(EnvConfig(id="HalfCheetah-v5"), "gif")
+    assert message == ("evaluation.video=true: env 'HalfCheetah-v5' cannot render rgb_array frames (gladLoadGL "
+                       "error); MuJoCo renders off screen with MUJOCO_GL=egl (a GPU's EGL; MUJOCO_GL=osmesa without "
+                       "a GPU, apt install libosmesa6): run as MUJOCO_GL=egl <your command>, or set "
+                       "evaluation.video=false")
+
+
+def test_recording_leaves_the_sdl_driver_as_it_was(monkeypatch):
+    import os
+
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    record_episode(CARTPOLE, always_left, seed=0, max_frames=2)
+    assert "SDL_VIDEODRIVER" not in os.environ
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # the user's choice is kept, not popped
+    assert check_video_support(CARTPOLE, "gif") is None
+    assert os.environ["SDL_VIDEODRIVER"] == "dummy"

@@ -18,8 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from typing import Any, Dict, List, Tuple
 
 import torch
@@ -64,7 +64,7 @@ def save_checkpoint(algo: Any, path: str) -> str:
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     _remove_leftovers(path)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+    tmp = _new_dir(parent, f".{os.path.basename(path)}.tmp-")
     try:
         with open(os.path.join(tmp, "metadata.json"), "w") as f:
             json.dump(metadata, f, indent=2)
@@ -75,7 +75,7 @@ def save_checkpoint(algo: Any, path: str) -> str:
         torch.save(rest, os.path.join(tmp, "algorithm.pt"))
         _fsync_files(tmp)
         if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
+            old = _new_dir(parent, f".{os.path.basename(path)}.old-")
             os.rename(path, os.path.join(old, "ckpt"))
             os.rename(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -86,6 +86,17 @@ def save_checkpoint(algo: Any, path: str) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _new_dir(parent: str, prefix: str) -> str:
+    """A new uniquely named folder in `parent` with the mode the umask gives (tempfile.mkdtemp's is always 0700)."""
+    while True:
+        path = os.path.join(parent, prefix + secrets.token_hex(4))
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
 
 
 PLAIN = (str, int, float, bool, type(None), torch.Tensor)

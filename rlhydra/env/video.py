@@ -1,10 +1,12 @@
 """Video of one evaluation episode: rgb_array frames from an env built as in training, saved as GIF or MP4."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-import tempfile
-from typing import Callable, List, Optional, Sequence, Tuple
+import re
+import secrets
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -24,21 +26,40 @@ def record_episode(
     max_frames: int = 1000,
 ) -> Tuple[List[np.ndarray], float]:
     """Play one episode with `act` (batch of 1 in, batch of env actions out); its frames and return."""
-    env = _make_render_env(env_config)
+    with _offscreen_sdl():
+        env = _make_render_env(env_config)
+        try:
+            obs, _ = env.reset(seed=seed)
+            frames = [_render(env)]
+            episode_return = 0.0
+            done = False
+            while not done and len(frames) < max_frames:
+                action = act(np.asarray(obs)[None])[0]
+                obs, reward, terminated, truncated, _ = env.step(action)
+                episode_return += float(reward)
+                frames.append(_render(env))
+                done = terminated or truncated
+            return frames, episode_return
+        finally:
+            env.close()
+
+
+@contextlib.contextmanager
+def _offscreen_sdl() -> Iterator[None]:
+    """SDL's dummy video driver while frames are drawn off screen, then the environment as it was.
+
+    Gymnasium's classic-control envs draw rgb_array frames with pygame, whose display init looks for a desktop
+    session and prints "error: XDG_RUNTIME_DIR is invalid or not set" on a headless machine at each new env; an
+    off-screen frame needs no display. A driver the user chose (SDL_VIDEODRIVER set) is kept.
+    """
+    if "SDL_VIDEODRIVER" in os.environ:
+        yield
+        return
+    os.environ["SDL_VIDEODRIVER"] = "dummy"
     try:
-        obs, _ = env.reset(seed=seed)
-        frames = [_render(env)]
-        episode_return = 0.0
-        done = False
-        while not done and len(frames) < max_frames:
-            action = act(np.asarray(obs)[None])[0]
-            obs, reward, terminated, truncated, _ = env.step(action)
-            episode_return += float(reward)
-            frames.append(_render(env))
-            done = terminated or truncated
-        return frames, episode_return
+        yield
     finally:
-        env.close()
+        os.environ.pop("SDL_VIDEODRIVER", None)
 
 
 def write_video(frames: Sequence[np.ndarray], path: str, fps: int) -> str:
@@ -50,8 +71,8 @@ def write_video(frames: Sequence[np.ndarray], path: str, fps: int) -> str:
         raise ValueError("write_video: no frames to write")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=f".{ext}", prefix=f".{os.path.basename(path)}.", dir=folder)
-    os.close(fd)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.{ext}")  # the umask's mode, not
+    # tempfile.mkstemp's 0600
     try:
         if ext == "gif":
             _write_gif(frames, tmp, fps)
@@ -69,20 +90,30 @@ def check_video_support(env_config: EnvConfig, video_format: str) -> Optional[st
     if video_format == "mp4" and not _has_ffmpeg():
         return (f"evaluation.video_format=mp4 needs imageio-ffmpeg: {_MP4_HINT}, "
                 "or use evaluation.video_format=gif")
-    resolve_env_spec(env_config.id)  # an unknown id is reported as such, not as a rendering problem
+    spec = resolve_env_spec(env_config.id)  # an unknown id is reported as such, not as a rendering problem
     try:
-        env = _make_render_env(env_config)
-        try:
-            env.reset(seed=0)
-            _render(env)
-        finally:
-            env.close()
+        with _offscreen_sdl():
+            env = _make_render_env(env_config)
+            try:
+                env.reset(seed=0)
+                _render(env)
+            finally:
+                env.close()
     except Exception as exc:  # DependencyNotInstalled, no display, no rgb_array mode: all mean no video
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return (f"evaluation.video=true: env '{env_config.id}' cannot render rgb_array frames ({reason}); "
-                "install its rendering extra (e.g. pip install 'gymnasium[classic-control]') "
-                "or set evaluation.video=false")
+        return f"evaluation.video=true: env '{env_config.id}' cannot render rgb_array frames ({reason}); " + (
+            _render_fix(str(spec.entry_point), exc))
     return None
+
+
+def _render_fix(entry_point: str, exc: Exception) -> str:
+    """What to do when an env cannot draw frames: MuJoCo envs (and any env failing in OpenGL) need an off-screen GL
+    backend (MUJOCO_GL=egl, or osmesa without a GPU); others their rendering extra."""
+    text = f"{entry_point} {type(exc).__module__} {exc}".lower()
+    if "mujoco" in text or re.search(r"\b(egl|glfw|osmesa|opengl)\b|gl[a-z]*error|gladloadgl", text):
+        return ("MuJoCo renders off screen with MUJOCO_GL=egl (a GPU's EGL; MUJOCO_GL=osmesa without a GPU, "
+                "apt install libosmesa6): run as MUJOCO_GL=egl <your command>, or set evaluation.video=false")
+    return "install its rendering extra (e.g. pip install 'gymnasium[classic-control]') or set evaluation.video=false"
 
 
 def _make_render_env(env_config: EnvConfig) -> gym.Env:
