@@ -1,7 +1,8 @@
 """Learning curves from run folders: `python -m rlhydra.plot <run or sweep folder>... [--out curve.png]`.
 
 Each run's metrics.jsonl gives return vs env steps. Runs whose overrides differ only in `seed` are one curve:
-their mean, with a band of +-1 standard deviation across seeds.
+their mean, with a band of +-1 standard deviation across seeds. Each env id gets its own panel (returns of
+different envs share no scale), with a legend of its algorithms and settings.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +34,8 @@ class Run:
     overrides: List[str]
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    env_id: str = ""  # from the run's .hydra/config.yaml; "" when unknown
+    algorithm: str = ""
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Curve:
     mean: np.ndarray
     std: np.ndarray
     num_runs: int
+    env_id: str = ""  # the panel it is drawn in
 
 
 def find_runs(folders: Sequence[str]) -> List[str]:
@@ -87,15 +91,38 @@ def load_run(run_dir: str, metric: str) -> Run:
             if row.get(metric) is not None and row.get("env_steps") is not None:
                 points.append((float(row["env_steps"]), float(row[metric])))
     steps, values = (np.array(v) for v in zip(*points)) if points else (np.zeros(0), np.zeros(0))
-    return Run(run_dir, read_overrides(run_dir), steps, values)
+    env_id, algorithm = read_env_and_algorithm(run_dir)
+    return Run(run_dir, read_overrides(run_dir), steps, values, env_id, algorithm)
+
+
+def read_env_and_algorithm(run_dir: str) -> Tuple[str, str]:
+    """(env id, algorithm name) from the run's composed config (.hydra/config.yaml); "" for what is unknown."""
+    path = os.path.join(run_dir, ".hydra", "config.yaml")
+    if not os.path.isfile(path):
+        return "", ""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(path)
+    env_id = OmegaConf.select(cfg, "env.id", default="", throw_on_missing=False)
+    algorithm = OmegaConf.select(cfg, "algorithm.name", default="", throw_on_missing=False)
+    return str(env_id or ""), str(algorithm or "")
+
+
+# Overrides that name the env or algorithm: shown by the panel's title and the label's first word instead
+PANEL_KEYS = ("env=", "env.id=")
 
 
 def group_runs(runs: Sequence[Run]) -> Dict[Tuple[str, ...], List[Run]]:
-    """Runs keyed by their overrides without `seed=...` (so seeds of one setting land together)."""
+    """Runs keyed by env id, algorithm and their overrides without `seed=...` (so seeds of one setting land
+    together); the key is (env id, algorithm, override, ...)."""
     groups: Dict[Tuple[str, ...], List[Run]] = {}
     for run in runs:
-        key = tuple(o for o in run.overrides if not o.lstrip("+~").startswith("seed="))
-        groups.setdefault(key, []).append(run)
+        setting = [o for o in run.overrides if not o.lstrip("+~").startswith("seed=")]
+        if run.env_id:  # the panel says the env
+            setting = [o for o in setting if not o.lstrip("+~").startswith(PANEL_KEYS)]
+        if run.algorithm:  # the label's first word says the algorithm
+            setting = [o for o in setting if not o.lstrip("+~").startswith("algorithm=")]
+        groups.setdefault((run.env_id, run.algorithm, *setting), []).append(run)
     return groups
 
 
@@ -103,10 +130,11 @@ def make_curves(runs: Sequence[Run]) -> List[Curve]:
     """One curve per group: runs interpolated onto their shared env-step range, then mean and std."""
     runs = [r for r in runs if r.steps.size]
     groups = group_runs(runs)
-    common = set.intersection(*(set(k) for k in groups)) if len(groups) > 1 else set()
     curves = []
-    for key, members in groups.items():
-        label = " ".join(o for o in key if o not in common)
+    for (env_id, algorithm, *setting), members in groups.items():
+        panel = [key[2:] for key in groups if key[0] == env_id]
+        common = set.intersection(*(set(k) for k in panel)) if len(panel) > 1 else set()
+        label = " ".join([algorithm] * bool(algorithm) + [o for o in setting if o not in common])
         if not label:
             label = os.path.basename(os.path.normpath(members[0].path)) if len(members) == 1 else "all runs"
         lo = max(r.steps.min() for r in members)
@@ -118,32 +146,43 @@ def make_curves(runs: Sequence[Run]) -> List[Curve]:
         ys = np.stack([np.interp(grid, r.steps, r.values) for r in members])
         if len(members) > 1:
             label += f" ({len(members)} seeds)"
-        curves.append(Curve(label, grid, ys.mean(0), ys.std(0), len(members)))
-    return sorted(curves, key=lambda c: c.label)
+        curves.append(Curve(label, grid, ys.mean(0), ys.std(0), len(members), env_id))
+    return sorted(curves, key=lambda c: (c.env_id, c.label))
 
 
 def plot_curves(curves: Sequence[Curve], metric: str, out: str, title: Optional[str] = None) -> str:
-    """Draw the curves (mean line, +-std band) into a PNG at `out`; returns its path."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 5), dpi=100)
-    ax = fig.add_subplot()
-    for curve in curves:
-        (line,) = ax.plot(curve.steps, curve.mean, label=curve.label, linewidth=1.8)
-        if curve.num_runs > 1:
-            ax.fill_between(curve.steps, curve.mean - curve.std, curve.mean + curve.std,
-                            color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel(metric)
-    spread = " (mean ± std over seeds)" if any(c.num_runs > 1 for c in curves) else ""
-    ax.set_title(title or metric + spread)
-    ax.grid(True, alpha=0.3)
-    if len(curves) <= 12:
-        ax.legend(fontsize="small", loc="best")
-    fig.tight_layout()
+    """Draw the curves into a PNG at `out` (see `draw`); returns its path."""
+    fig = draw(curves, metric, title)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     fig.savefig(out, format="png")
     return out
+
+
+def draw(curves: Sequence[Curve], metric: str, title: Optional[str] = None) -> Any:
+    """A matplotlib Figure: one panel per env id, each curve a mean line with a +-std band, a legend per panel."""
+    from matplotlib.figure import Figure
+
+    envs = sorted({c.env_id for c in curves})
+    cols = min(len(envs), 3)
+    rows = -(-len(envs) // cols)
+    fig = Figure(figsize=(7 * cols, 4.5 * rows), dpi=100)
+    spread = " (mean ± std over seeds)" if any(c.num_runs > 1 for c in curves) else ""
+    for i, env_id in enumerate(envs):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for curve in (c for c in curves if c.env_id == env_id):
+            (line,) = ax.plot(curve.steps, curve.mean, label=curve.label, linewidth=1.8)
+            if curve.num_runs > 1:
+                ax.fill_between(curve.steps, curve.mean - curve.std, curve.mean + curve.std,
+                                color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(metric)
+        ax.set_title(env_id if len(envs) > 1 else title or (f"{env_id}: " if env_id else "") + metric + spread)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small", loc="best")
+    if len(envs) > 1:
+        fig.suptitle(title or metric + spread)
+    fig.tight_layout()
+    return fig
 
 
 def plot_folders(folders: Sequence[str], out: Optional[str] = None, metric: str = "auto") -> str:

@@ -83,3 +83,22 @@ def test_module_runs_from_the_command_line(sweep, tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"wrote {out}" and out.is_file()
+
+
+def test_runs_of_several_envs_get_one_panel_each_with_a_legend_per_algorithm(tmp_path):
+    """A day folder of single runs (no overrides): the env and algorithm come from each run's .hydra/config.yaml."""
+    from rlhydra.plot import draw
+
+    day = tmp_path / "outputs" / "2026-12-01"
+    runs = [("CartPole-v1", "ppo", 0), ("CartPole-v1", "ppo", 1), ("CartPole-v1", "dqn", 0),
+            ("Pendulum-v1", "sac", 0), ("Pendulum-v1", "td3", 0)]
+    for i, (env_id, algorithm, seed) in enumerate(runs):
+        run = day / f"10-00-0{i}_{algorithm}_{env_id}"
+        write_run(run, [f"seed={seed}"] if seed else [], [float(i), float(i + 1)])
+        (run / ".hydra").mkdir()
+        (run / ".hydra" / "config.yaml").write_text(f"algorithm:\n  name: {algorithm}\nenv:\n  id: {env_id}\n")
+    curves = make_curves([load_run(d, "eval/episode_return_mean") for d in find_runs([str(day)])])
+    fig = draw(curves, "eval/episode_return_mean")
+    panels = {ax.get_title(): sorted(t.get_text() for t in ax.get_legend().get_texts()) for ax in fig.axes}
+    assert panels == {"CartPole-v1": ["dqn", "ppo (2 seeds)"], "Pendulum-v1": ["sac", "td3"]}
+    assert main([str(day)]) == 0 and (day / "learning_curve.png").read_bytes()[:8] == PNG_MAGIC
