@@ -11,7 +11,9 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -113,13 +115,44 @@ def format_summary(rows: Sequence[Dict[str, Any]], sweep_dir: str = "") -> str:
         lines.append("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |")
         if i == 0:
             lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    best = best_job(rows)
-    if best is not None:
-        lines += ["", f"Best: job {best.get('job')} ({_own_overrides(best, common)}) "
-                      f"final return {_fmt_float(best['final_return'])}"]
+    ranked = rank_settings(rows)
+    if ranked:
+        lines += ["", "Settings ranked by mean final return over seeds (failed jobs left out):", ""]
+        for i, (setting, values) in enumerate(ranked):
+            text = " ".join(_short(o) for o in setting if o not in common) or "(all jobs)"
+            mean, std = float(np.mean(values)), float(np.std(values))
+            lines.append(f"{i + 1}. {text}: {mean:.2f} ± {std:.2f} over {len(values)} seed{'s' * (len(values) > 1)}")
+        setting, values = ranked[0]
+        text = " ".join(_short(o) for o in setting if o not in common) or "(all jobs)"
+        lines += ["", f"Best: {text}: mean final return {float(np.mean(values)):.2f} over {len(values)} "
+                      f"seed{'s' * (len(values) > 1)}"]
+    failed = [r for r in rows if r.get("status") not in ("ok", None)]
+    if failed:
+        lines += ["", f"{len(failed)} job(s) did not finish:"]
+        lines += [f"- job {r.get('job')} ({_own_overrides(r, common)}): {r.get('status')}: {_first_line(r.get('error'))}"
+                  for r in failed]
     if not rows:
         lines.append("(no job wrote a result.json yet)")
     return "\n".join(lines) + "\n"
+
+
+def rank_settings(rows: Sequence[Dict[str, Any]]) -> List[Tuple[Tuple[str, ...], List[float]]]:
+    """(setting, final returns of its seeds) for each setting (overrides without `seed=`) with a finished job,
+    best mean first."""
+    groups: Dict[Tuple[str, ...], List[float]] = {}
+    for r in rows:
+        if _is_number(r.get("final_return")):
+            key = tuple(o for o in r.get("overrides", []) if not o.lstrip("+~").startswith("seed="))
+            groups.setdefault(key, []).append(float(r["final_return"]))
+    return sorted(groups.items(), key=lambda item: -float(np.mean(item[1])))
+
+
+def _first_line(error: Any) -> str:
+    """The first line of an error that says something (ConfigError's 'invalid config:' is followed by its items)."""
+    lines = [line.strip(" -") for line in str(error or "").splitlines() if line.strip(" -")]
+    if not lines:
+        return "no error recorded"
+    return lines[0] + (f" {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else "")
 
 
 def best_job(rows: Sequence[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -141,7 +174,20 @@ def write_summary(sweep_dir: str) -> str:
 
 
 class SweepSummary(Callback):
-    """Hydra callback: at the end of a multirun, print the summary table and write it to the sweep folder."""
+    """Hydra callback: at the end of a multirun, print the summary table and write it to the sweep folder. It is
+    also rewritten after each job, so a sweep that a failed job ends (Hydra's basic sweeper stops at the first
+    failure) still leaves its summary."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        try:
+            multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+        except ValueError:
+            return
+        if multirun:
+            write_summary(str(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = str(config.hydra.sweep.dir)
@@ -167,7 +213,7 @@ def _short(override: str) -> str:
 def _status(row: Dict[str, Any]) -> str:
     status = str(row.get("status", "?"))
     if row.get("error"):
-        error = " ".join(str(row["error"]).split())
+        error = _first_line(row["error"])
         status += f": {error[:90]}..." if len(error) > 90 else f": {error}"
     return status
 

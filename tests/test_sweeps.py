@@ -44,8 +44,11 @@ def test_multirun_summary_lists_every_job_with_its_final_return(tmp_path):
         assert result["final_return"] == pytest.approx(last["eval/episode_return_mean"])
         assert row[0] == str(job) and row[2] == f"{result['final_return']:.2f}" and row[3] == "256"
         assert row[5] == "ok" and row[6] == str(job)
-    best = max(json.loads((sweep_dir / "summary.json").read_text()), key=lambda r: r["final_return"])
-    assert f"Best: job {best['job']} " in summary
+    by_lr = {}
+    for r in json.loads((sweep_dir / "summary.json").read_text()):
+        by_lr.setdefault(r["overrides"][1], []).append(r["final_return"])
+    lr, values = max(by_lr.items(), key=lambda item: sum(item[1]) / 2)
+    assert f"Best: {lr}: mean final return {sum(values) / 2:.2f} over 2 seeds" in summary
 
 
 @pytest.mark.slow
@@ -70,7 +73,7 @@ def test_optuna_tpe_sweep_survives_failed_trials(tmp_path):
     assert f"algorithm.gamma={results.best_params['algorithm.gamma']}" in best["overrides"]
     rows = table_rows((sweep_dir / "summary.md").read_text())
     assert [r[5].split(":")[0] for r in rows] == [j["status"] for j in jobs]
-    assert "Best: job" in proc.stdout and "summary written to" in proc.stdout
+    assert "Best: " in proc.stdout and "summary written to" in proc.stdout
 
 
 def compose_sweep(name: str, overrides: list = ()):
@@ -119,9 +122,30 @@ def test_summary_marks_failures_and_picks_the_best():
     text = format_summary(rows, "/s")
     assert "All 3 jobs: env=cartpole" in text
     assert table_rows(text)[1] == ["1", "seed=1", "-", "-", "-",
-                                   "failed: ConfigError: invalid config: - algorithm.gamma: must be in [0.0, 1.0]",
+                                   "failed: ConfigError: invalid config: algorithm.gamma: must be in [0.0, 1.0]",
                                    "1"]
-    assert "Best: job 2 (seed=2) final return 30.50" in text
+    assert "1. (all jobs): 20.25 ± 10.25 over 2 seeds" in text
+    assert "Best: (all jobs): mean final return 20.25 over 2 seeds" in text
+    assert ("1 job(s) did not finish:\n- job 1 (seed=1): failed: ConfigError: invalid config: algorithm.gamma: must "
+            "be in [0.0, 1.0]") in text
+
+
+def test_a_multirun_with_a_failing_job_still_writes_its_summary_ranked_by_mean_over_seeds(tmp_path):
+    """One swept setting's env raises at run time (tests/fault_envs.py); the other's two seeds are ranked."""
+    sweep_dir = tmp_path / "sweep"
+    proc = run_train("-m", "env.id=CartPole-v1,tests.fault_envs:FaultOnStep-v0", "seed=0,1", "total_steps=256",
+                     "evaluation.episodes=1", "logger=console", f"hydra.sweep.dir={sweep_dir}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    summary = (sweep_dir / "summary.md").read_text()
+    ok = [r["final_return"] for r in read_job_results(str(sweep_dir)) if r["status"] == "ok"]
+    assert len(ok) == 2
+    mean, std = sum(ok) / 2, abs(ok[0] - ok[1]) / 2
+    assert f"1. env.id=CartPole-v1: {mean:.2f} ± {std:.2f} over 2 seeds" in summary
+    assert f"Best: env.id=CartPole-v1: mean final return {mean:.2f} over 2 seeds" in summary
+    failure = ("failed: env 'tests.fault_envs:FaultOnStep-v0' failed while sampling iteration 1 (0 env steps done), "
+               "after 32 env steps of its runner: RuntimeError: FaultOnStepEnv: injected failure at step 5")
+    assert f"- job 2 (env.id=tests.fault_envs\\:FaultOnStep-v0 seed=0): {failure}" in summary
+    assert f"- job 3 (env.id=tests.fault_envs\\:FaultOnStep-v0 seed=1): {failure}" in summary
 
 
 def test_summary_command_rewrites_a_sweep_folder(tmp_path, capsys):
