@@ -230,3 +230,23 @@ def test_help_lists_groups_and_every_key_with_its_value_and_help():
                     lines["module.hidden_sizes"])  # set by tuned/sac_pendulum.yaml: no *
     assert "buffer.capacity" in lines and "logger.wandb.project" in lines
 
+
+
+@pytest.mark.parametrize("argv, plugin", [
+    (["--config-name", "tpe", "-m"], "hydra-optuna-sweeper"),
+    (["-m", "hydra/sweeper=optuna", "seed=0,1"], "hydra-optuna-sweeper"),
+    (["-m", "hydra/launcher=parallel", "seed=0,1"], "hydra-joblib-launcher"),
+])
+def test_a_missing_sweeper_or_launcher_plugin_names_what_to_install(argv, plugin, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("hydra_plugins.") else real(name, *a))
+    with pytest.raises(OverrideError) as info:
+        check_command_line(argv, CONF)
+    assert f"needs the Hydra plugin {plugin}, which is not installed: pip install \"rlhydra[sweeps]\"" in str(info.value)
+
+
+def test_installed_plugins_pass_the_check():
+    assert check_command_line(["-m", "hydra/launcher=parallel", "seed=0,1"], CONF).argv[1] == "hydra/launcher=parallel"

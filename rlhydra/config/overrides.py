@@ -21,6 +21,7 @@ misspelt group option, a malformed override) is left to Hydra, which reports it 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import os
 import shutil
@@ -115,7 +116,7 @@ def check_command_line(argv: Sequence[str], config_dir: str, config_name: str = 
         parsed = OverridesParser.create().parse_overrides(list(args.overrides))
     except Exception:  # malformed: Hydra says where
         return Checked(argv)
-    launcher = _launcher_problems(parsed)
+    launcher = _launcher_problems(parsed) + _plugin_problems(parsed, args.config_name)
     if launcher:
         raise OverrideError(launcher)
     loader = _loader(config_dir, args.config_dir)
@@ -517,6 +518,37 @@ def _launcher_problems(parsed: List[Override]) -> List[str]:
         if isinstance(value, str) and value in SLURM_LAUNCHERS and shutil.which("sbatch") is None:
             problems.append(f"{override.input_line}: SLURM is not available on this machine (no sbatch on PATH); run "
                             f"it on your cluster's login node. Here use {LOCAL_LAUNCHERS}.")
+    return problems
+
+
+# Hydra plugins the shipped sweep and launcher configs use: (what asks for it, its module, what to install)
+SWEEPS_EXTRA = 'pip install "rlhydra[sweeps]"'
+PLUGINS = {
+    "optuna": ("hydra_plugins.hydra_optuna_sweeper", SWEEPS_EXTRA),
+    "parallel": ("hydra_plugins.hydra_joblib_launcher", SWEEPS_EXTRA),
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", SWEEPS_EXTRA),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", SWEEPS_EXTRA),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", SWEEPS_EXTRA),
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", SWEEPS_EXTRA),
+    "ray_cluster": ("hydra_plugins.hydra_ray_launcher", "pip install hydra-ray-launcher"),
+}
+OPTUNA_CONFIGS = ("tpe", "random")  # --config-name choices whose sweeper is Optuna
+
+
+def _plugin_problems(parsed: List[Override], config_name: Optional[str]) -> List[str]:
+    """A sweeper or launcher whose Hydra plugin is not installed, with what to install (Hydra would only say that
+    it "could not find" the config)."""
+    wanted = [(f"--config-name {config_name}", "optuna")] if config_name in OPTUNA_CONFIGS else []
+    for override in parsed:
+        value = override.value() if override.key_or_group in ("hydra/sweeper", "hydra/launcher") else None
+        if isinstance(value, str) and not override.is_delete():
+            wanted.append((override.input_line, value))
+    problems = []
+    for asked, name in wanted:
+        module, install = PLUGINS.get(name, (None, None))
+        if module is not None and importlib.util.find_spec(module) is None:
+            problems.append(f"{asked}: needs the Hydra plugin {module.split('.')[1].replace('_', '-')}, which is not "
+                            f"installed: {install}")
     return problems
 
 
