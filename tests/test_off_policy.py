@@ -30,7 +30,8 @@ def test_sac_trains_and_acts_within_bounds():
     with tiny_sac().evaluation(interval=1).build() as algo:
         result = algo.train()
         assert result["env_steps"] == 64
-        assert result["learner/updates"] == (64 - 32) // 2 + 1  # a round per vector step (2 envs) from step 32 on
+        # a round per vector step (2 envs) from env step 32 on, one gradient step per env step (train_freq 1)
+        assert result["learner/updates"] == ((64 - 32) // 2 + 1) * 2
         for key in ("learner/critic_loss", "learner/actor_loss", "learner/alpha", EVAL):
             assert np.isfinite(result[key]), key
         out = algo.env_runner._act(torch.randn(5, 3) * 100)
@@ -95,6 +96,22 @@ def test_dqn_epsilon_decays_linearly_with_env_steps_and_targets_follow_gradient_
         module = algo.get_module()
         assert all(torch.equal(a, b) for a, b in zip(module.q.parameters(), module.q_target.parameters())), (
             "with target_update_interval=1 the target copies the online net after every gradient step")
+
+
+@pytest.mark.parametrize("make, num_envs, train_freq, gradient_steps, per_env_step", [
+    (tiny_dqn, 1, 4, 1, 1 / 4), (tiny_dqn, 3, 4, 1, 1 / 4), (tiny_dqn, 8, 4, 1, 1 / 4),
+    (tiny_sac, 1, 1, 1, 1), (tiny_sac, 8, 1, 1, 1), (tiny_sac, 3, 4, -1, 1), (tiny_sac, 2, 1, 2, 2),
+])
+def test_update_to_data_ratio_counts_env_steps_whatever_the_env_count(make, num_envs, train_freq, gradient_steps,
+                                                                      per_env_step):
+    """gradient_steps per train_freq env steps, not per vector step: 8 envs learn as much per env step as 1 (3 envs
+    and train_freq 4: rounds of 6 env steps owe 1.5 gradient steps, the half carried to the next round)."""
+    config = (make().training(train_freq=train_freq, gradient_steps=gradient_steps, learning_starts=0,
+                              train_batch_size=96).env_runners(num_envs_per_env_runner=num_envs))
+    with config.build() as algo:
+        result = algo.train()
+        assert result["env_steps"] == 96
+        assert result["learner/updates"] == 96 * per_env_step
 
 
 def test_dqn_greedy_inference_explores_with_epsilon():

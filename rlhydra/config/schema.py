@@ -241,8 +241,8 @@ class OffPolicyTrainingConfig(TrainingConfig):
                                          "num_steps_sampled_before_learning_starts": "learning_starts"}
 
     learning_starts: int = at_least(100, 0)  # env steps of uniform random actions before the first gradient step
-    train_freq: int = positive(1)  # vector steps collected between rounds of gradient steps
-    gradient_steps: int = 1  # gradient steps per round; -1: one per env step collected in the round
+    train_freq: int = positive(1)  # env steps (all envs together) collected between rounds of gradient steps; with N envs a round is ceil(train_freq / N) vector steps
+    gradient_steps: int = 1  # gradient steps per train_freq env steps, whatever the env count (update-to-data ratio gradient_steps / train_freq); -1: one per env step
     train_batch_size: int = positive(1000)  # env steps collected per iteration (one train() call, one metrics row)
     minibatch_size: int = positive(256)  # transitions sampled from the replay buffer per gradient step
     n_step: int = positive(1)  # n-step returns, computed in the buffer, never across an episode end

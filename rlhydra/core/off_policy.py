@@ -1,4 +1,9 @@
-"""OffPolicyAlgorithm: sample a few vector steps into the replay buffer, then take gradient steps on samples."""
+"""OffPolicyAlgorithm: sample `train_freq` env steps into the replay buffer, then take gradient steps on samples.
+
+The update-to-data ratio is `gradient_steps / train_freq` per env step, whatever the number of envs: with N envs a
+round steps the vector env ceil(train_freq / N) times and takes as many gradient steps as that many env steps are
+owed (a remainder carries over to the next round). With one env this is Stable-Baselines3's loop step for step.
+"""
 from __future__ import annotations
 
 import time
@@ -30,22 +35,29 @@ class OffPolicyAlgorithm(Algorithm):
         # The runner stores what the module saw: flattened float32 observations.
         obs_space = gym.spaces.Box(-np.inf, np.inf, (flat_dim(self.observation_space),), np.float32)
         er = config.env_runners
-        self.buffer.setup(obs_space, self.action_space, er.num_envs_per_env_runner * max(1, er.num_env_runners))
+        self.num_envs = er.num_envs_per_env_runner * max(1, er.num_env_runners)  # this rank's envs
+        self.buffer.setup(obs_space, self.action_space, self.num_envs)
+        # gradient_steps * (env steps collected since learning started) not yet paid in gradient steps, in units
+        # of 1 / train_freq gradient steps: always < train_freq, so a round owes an exact whole number of steps
+        self.update_credit = 0
 
     def training_step(self) -> Dict[str, Any]:
         hp = self.config.algorithm
         target_steps = self.env_steps + hp.train_batch_size
         stats: List[Dict[str, Any]] = []
         sample_time = learn_time = 0.0
+        vector_steps = -(-hp.train_freq // self.num_envs)  # ceil: a round collects at least train_freq env steps
+        per_train_freq = hp.gradient_steps if hp.gradient_steps > 0 else hp.train_freq  # -1: one per env step
         while self.env_steps < target_steps:
             start = time.perf_counter()
-            rollout = self.sample(hp.train_freq, random_actions=self.env_steps < hp.learning_starts)
+            rollout = self.sample(vector_steps, random_actions=self.env_steps < hp.learning_starts)
             self.buffer.add(rollout.data)
             self.learner.on_env_steps(self.env_steps, self.progress)
             sampled = time.perf_counter()
             if self.env_steps >= hp.learning_starts and len(self.buffer) > 0:
-                rounds = hp.gradient_steps if hp.gradient_steps > 0 else rollout.num_steps
-                for _ in range(rounds):
+                updates, self.update_credit = divmod(self.update_credit + per_train_freq * rollout.num_steps,
+                                                     hp.train_freq)
+                for _ in range(updates):
                     batch = self.buffer.sample(hp.minibatch_size)
                     out = dict(self.learner.update(batch, self.progress))
                     td_errors = out.pop(C.TD_ERRORS, None)
@@ -63,11 +75,13 @@ class OffPolicyAlgorithm(Algorithm):
     def get_state(self) -> Dict[str, Any]:
         state = super().get_state()
         state["buffer"] = self.buffer.state_dict()
+        state["update_credit"] = self.update_credit
         return state
 
     def set_state(self, state: Dict[str, Any]) -> None:
         super().set_state(state)
         self.buffer.load_state_dict(state["buffer"])
+        self.update_credit = state.get("update_credit", 0)  # older checkpoints: no remainder
 
 
 def mean_metrics(updates: List[Dict[str, Any]], device: torch.device) -> Dict[str, float]:

@@ -1,7 +1,7 @@
 """TD3's losses and update: clipped double-Q critics on smoothed target actions, delayed actor and polyak targets."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import torch
 
@@ -23,6 +23,14 @@ class TD3Learner(Learner):
     def configure_optimizers(self, module: DeterministicActorAPI) -> List[torch.optim.Optimizer]:
         lr = self.config.algorithm.lr
         return [self.adam(module.actor_parameters(), lr), self.adam(module.critic_parameters(), lr)]
+
+    def get_state(self) -> Dict[str, Any]:
+        """The base state plus the actor loss reported until the next actor step (a resumed run reports it too)."""
+        return {**super().get_state(), "last_actor_loss": self.last_actor_loss.item()}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        super().set_state(state)
+        self.last_actor_loss = torch.tensor(state.get("last_actor_loss", 0.0), device=self.device)
 
     def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, torch.Tensor]:
         hp = self.config.algorithm
