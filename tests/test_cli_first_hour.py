@@ -34,6 +34,7 @@ def test_env_id_override_gets_its_own_tuned_settings_and_run_folder(tmp_path):
     assert "steps      4,096" in proc.stdout  # ppo_acrobot's 16 envs x 256 steps, not ppo_cartpole's 256
 
 
+@pytest.mark.slow
 def test_a_resumed_run_is_named_after_its_checkpoint(tmp_path):
     first = tmp_path / "first"
     proc = train("algorithm=a2c", "env=pendulum", "total_steps=100", "evaluation.interval=0",
@@ -100,6 +101,7 @@ SLURM = ("rlhydra: hydra/launcher=slurm: SLURM is not available on this machine 
          "another).")
 
 
+@pytest.mark.slow
 def test_value_mistakes_outside_the_algorithm_stop_before_hydra_starts(tmp_path):
     import torch
 

@@ -26,6 +26,7 @@ def table_rows(summary: str) -> list:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
 
 
+@pytest.mark.slow
 def test_multirun_summary_lists_every_job_with_its_final_return(tmp_path):
     sweep_dir = tmp_path / "sweep"
     proc = run_train("-m", "seed=0,1", "algorithm.lr=1e-3,3e-4", "total_steps=256", "evaluation.episodes=2",
