@@ -189,7 +189,7 @@ def test_the_command_line_form_names_an_env_class():
     (lambda b: b.environment(KwargsEnv(size=2)), "got an env instance. Pass the env's class"),
     (lambda b: b.environment(int), "int is not a gymnasium.Env subclass"),
     (lambda b: b.environment(lambda cfg: KwargsEnv()), "gymnasium.register(id='MyEnv-v0', entry_point=creator)"),
-    (lambda b: b.framework("torch"), "PPOConfig().framework(): torch is the only framework"),
+    (lambda b: b.framework("tf2"), "PPOConfig().framework('tf2'): torch is the only framework"),
     (lambda b: b.rollouts(num_rollout_workers=2), "PPOConfig().rollouts(): RLlib renamed it: use .env_runners("),
     (lambda b: b.training(lrr=1e-3), "PPOConfig().training() got an unknown argument 'lrr'"),
 ])
@@ -204,3 +204,30 @@ def test_build_algo_is_build():
         assert type(algo).__name__ == "PPO" and algo.config.env.id == "CartPole-v1"
     with pytest.raises(AttributeError):
         PPOConfig().no_such_method  # noqa: B018  (other names stay AttributeErrors)
+
+
+def test_rllib_builder_calls_for_the_new_stack_are_no_ops_and_model_config_names_map():
+    from rlhydra import ConfigError, PPOConfig
+
+    builder = (PPOConfig().framework("torch")
+               .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
+               .rl_module(model_config={"fcnet_hiddens": [32, 16], "fcnet_activation": "relu"}))
+    assert builder.config.module["hidden_sizes"] == [32, 16] and builder.config.module["activation"] == "relu"
+    with pytest.raises(ConfigError, match="torch is the only framework"):
+        PPOConfig().framework("tf2")
+    with pytest.raises(ConfigError, match="new API stack only"):
+        PPOConfig().api_stack(enable_rl_module_and_learner=False)
+
+
+def test_evaluate_reads_like_rllib_and_save_to_path_saves(tmp_path):
+    from rlhydra import Algorithm, PPOConfig
+
+    with (PPOConfig().environment("CartPole-v1").training(train_batch_size=64, minibatch_size=64, num_epochs=1)
+          .evaluation(evaluation_interval=0, evaluation_duration=2).build_algo()) as algo:
+        algo.train()
+        out = algo.evaluate()
+        assert out["env_runners"]["episode_return_mean"] == out["eval/episode_return_mean"]
+        assert out["evaluation"]["env_runners"]["episode_return_mean"] == out["eval/episode_return_mean"]
+        path = algo.save_to_path(str(tmp_path / "ckpt"))
+    with Algorithm.from_checkpoint(path) as restored:
+        assert restored.env_steps == 64

@@ -16,10 +16,10 @@ from rlhydra.config.targets import constructor_arguments, import_object
 from rlhydra.config.types import fit
 
 
+# RLlib's model_config names of the default modules' arguments
+RLLIB_MODEL_CONFIG = {"fcnet_hiddens": "hidden_sizes", "fcnet_activation": "activation"}
 # RLlib builder methods rlhydra has no counterpart of, and what to do instead
 RLLIB_METHODS = {
-    "framework": "torch is the only framework: drop the call.",
-    "api_stack": "rlhydra has RLlib's new API stack only (RLModule, Learner, EnvRunner): drop the call.",
     "resources": "use .learners(num_learners=..., num_gpus_per_learner=...) and .env_runners(num_env_runners=...).",
     "rollouts": "RLlib renamed it: use .env_runners(num_env_runners=..., num_envs_per_env_runner=...).",
     "multi_agent": "rlhydra is single-agent: one RLModule for one Gymnasium env.",
@@ -119,7 +119,23 @@ class AlgorithmConfigBuilder:
             if not isinstance(module_class, str):
                 module_class = f"{module_class.__module__}.{module_class.__qualname__}"
             self.config.module = {"_target_": module_class}
-        self.config.module.update(self._module_kwargs({**dict(model_config or {}), **kwargs}))
+        model_config = {RLLIB_MODEL_CONFIG.get(k, k): v for k, v in dict(model_config or {}).items()}
+        self.config.module.update(self._module_kwargs({**model_config, **kwargs}))
+        return self
+
+    def framework(self, framework: str = "torch", **kwargs: Any) -> "AlgorithmConfigBuilder":
+        """RLlib's framework choice: torch is the only one (a no-op for "torch")."""
+        if framework != "torch":
+            raise ConfigError(f"{type(self).__name__}().framework({framework!r}): torch is the only framework here.")
+        return self
+
+    def api_stack(self, *, enable_rl_module_and_learner: bool = True,
+                  enable_env_runner_and_connector_v2: bool = True) -> "AlgorithmConfigBuilder":
+        """RLlib's API-stack switch: rlhydra is the new stack (RLModule, Learner, EnvRunner, connectors), so enabling
+        it is a no-op and disabling it is refused."""
+        if not (enable_rl_module_and_learner and enable_env_runner_and_connector_v2):
+            raise ConfigError(f"{type(self).__name__}().api_stack(...): rlhydra has RLlib's new API stack only "
+                              "(RLModule, Learner, EnvRunner); the old stack cannot be switched on.")
         return self
 
     def _module_kwargs(self, kwargs: Mapping[str, Any]) -> Dict[str, Any]:

@@ -202,14 +202,14 @@ class Algorithm:
                 raise
             return self._failed_evaluation(exc)
         returns, lengths = np.asarray(out["episode_returns"]), np.asarray(out["episode_lengths"])
-        result: Dict[str, Any] = {
+        result: Dict[str, Any] = Result({
             EVAL_RETURN: float(returns.mean()),
             "eval/episode_return_std": float(returns.std()),
             "eval/episode_length_mean": float(lengths.mean()),
             "eval/episodes": len(returns),
             EVAL_FAILED_ROUNDS: self.eval_failed_rounds,
             "eval/num_restarts": self.eval_num_restarts,
-        }
+        })
         if video_path is None and ev.video and self.video_dir:
             video_path = os.path.join(self.video_dir, f"eval_iter_{self.iteration:06d}.{ev.video_format}")
         if video_path:
@@ -466,6 +466,15 @@ class Algorithm:
         metadata, state = load_checkpoint(path)
         check_spaces(path, metadata, self.env_observation_space, self.action_space, f"env '{self.config.env.id}'")
         self.set_state(state)
+
+
+    def save_to_path(self, path: str) -> str:
+        """RLlib's name of `save`."""
+        return self.save(path)
+
+    def restore_from_path(self, path: str) -> None:
+        """RLlib's name of `restore`."""
+        self.restore(path)
 
     @classmethod
     def from_checkpoint(cls, path: str, config: Optional[AlgorithmConfig] = None) -> "Algorithm":

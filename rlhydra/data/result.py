@@ -12,6 +12,7 @@ Reading a key that is not there looks it up in the nested view (`Result.nested()
 | result["learners"]["default_policy"]["<name>"]          | result["learner/<name>"]              |
 | result["evaluation"]["env_runners"]["episode_return_mean"] | result["eval/episode_return_mean"] |
 | result["training_iteration"], result["time_total_s"]    | result["iteration"], result["time_s"] |
+| algo.evaluate()["env_runners"]["episode_return_mean"]   | algo.evaluate()["eval/episode_return_mean"] |
 
 Every `<prefix>/<name>` key is also `result[<prefix>][<name>]` (`result["perf"]["env_steps_per_s"]`), and
 `result["learners"]["<name>"]` works without the module id.
@@ -48,6 +49,8 @@ class Result(dict):  # type: ignore[type-arg]
         if "eval" in out:
             env_runners = {name: self[flat] for name, flat in EVAL_ENV_RUNNERS.items() if flat in self}
             out["evaluation"] = {**out["eval"], "env_runners": env_runners}
+            if "train" not in out:  # `algo.evaluate()`'s own result: RLlib reads it as result["env_runners"]
+                out["env_runners"] = env_runners
         return out
 
     def __missing__(self, key: str) -> Any:
