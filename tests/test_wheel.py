@@ -104,7 +104,7 @@ def test_the_installed_command_trains_from_an_empty_folder_with_a_user_config_di
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.split("LOADED_FROM ")[1].splitlines()[0])
     assert all(p.startswith(str(site)) for p in loaded), loaded  # the installed copy, not the clone
-    (run_dir,) = glob.glob(str(cwd / "outputs" / "*" / "*_td3_short_pendulum"))
+    (run_dir,) = glob.glob(str(cwd / "outputs" / "*" / "*_td3_Pendulum-v1"))  # named after the env id
     assert f"run folder: {run_dir}" in proc.stdout
     assert OmegaConf.load(os.path.join(run_dir, ".hydra", "config.yaml")).env.max_episode_steps == 50  # user yaml
     sources = OmegaConf.load(os.path.join(run_dir, ".hydra", "hydra.yaml")).hydra.runtime.config_sources
