@@ -1,0 +1,192 @@
+"""Recurrent modules (module.use_lstm): sequence cutting, the LSTM module's state handling, StatelessCartPole."""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rlhydra.data import columns as C
+from rlhydra.data.sequences import cut_sequences
+from rlhydra.env.stateless_cartpole import StatelessCartPole
+from rlhydra.models.recurrent import RecurrentActorCriticModule
+
+
+# ---- data/sequences.py ---------------------------------------------------------------------------------------
+def coded(num_t: int, num_envs: int) -> np.ndarray:
+    """x[t, n] = 100 * (t + 1) + n + 1: every entry non-zero and telling where it came from."""
+    return 100.0 * (np.arange(num_t)[:, None] + 1) + np.arange(num_envs)[None, :] + 1
+
+
+def test_sequences_start_at_t0_after_each_episode_end_and_every_max_seq_len_steps():
+    dones = np.zeros((7, 2), bool)
+    dones[1, 0] = True  # env 0: an episode ends at t=1 -> new sequence at t=2
+    dones[6, 1] = True  # an end at the last step starts nothing inside this rollout
+    seqs = cut_sequences(dones, max_seq_len=3)
+    assert seqs.env.tolist() == [0, 0, 0, 1, 1, 1]
+    assert seqs.start.tolist() == [0, 2, 5, 0, 3, 6]
+    assert seqs.length.tolist() == [2, 3, 2, 3, 3, 1]
+    assert seqs.mask().tolist() == [[True, True, False], [True, True, True], [True, True, False],
+                                    [True, True, True], [True, True, True], [True, False, False]]
+
+
+def test_gather_pads_each_sequence_with_zeros_after_its_last_step():
+    dones = np.zeros((5, 2), bool)
+    dones[1, 0] = True
+    seqs = cut_sequences(dones, max_seq_len=2)
+    x = coded(5, 2)
+    out = seqs.gather(x)
+    # env 0: [0,1] [2,3] [4]; env 1: [0,1] [2,3] [4]
+    assert out.tolist() == [[101, 201], [301, 401], [501, 0], [102, 202], [302, 402], [502, 0]]
+
+
+def test_gather_keeps_tree_structure_shapes_and_dtypes():
+    dones = np.zeros((4, 1), bool)
+    dones[0, 0] = True
+    seqs = cut_sequences(dones, max_seq_len=4)
+    tree = {"a": np.ones((4, 1, 2, 3), np.float32), "b": (np.ones((4, 1), bool),)}
+    out = seqs.gather(tree)
+    assert out["a"].shape == (2, 4, 2, 3) and out["a"].dtype == np.float32
+    assert out["b"][0].dtype == bool
+    assert out["b"][0].tolist() == [[True, False, False, False], [True, True, True, False]]
+    assert (out["a"][0, 1:] == 0).all() and (out["a"][1, :3] == 1).all() and (out["a"][1, 3] == 0).all()
+
+
+def test_each_sequence_starts_from_the_state_stored_at_its_first_step():
+    dones = np.zeros((6, 2), bool)
+    dones[2, 1] = True
+    seqs = cut_sequences(dones, max_seq_len=4)
+    state = {"h": np.stack([coded(6, 2), -coded(6, 2)], axis=-1)}  # [T, N, 2]
+    initial = seqs.initial(state)["h"]
+    assert initial[:, 0].tolist() == [101, 501, 102, 402]  # env 0 at t=0,4; env 1 at t=0,3
+    assert initial[:, 1].tolist() == [-101, -501, -102, -402]
+
+
+def test_gather_with_next_puts_the_following_observation_after_the_last_step():
+    dones = np.zeros((3, 1), bool)
+    dones[0, 0] = True
+    seqs = cut_sequences(dones, max_seq_len=3)
+    obs, next_obs = coded(3, 1), -coded(3, 1)
+    out = seqs.gather_with_next(obs, next_obs)
+    assert out.tolist() == [[101, -101, 0, 0], [201, 301, -301, 0]]
+
+
+def test_scatter_inverts_gather_and_offset_one_reads_the_next_values():
+    dones = np.zeros((9, 3), bool)
+    dones[[2, 3, 8], [0, 1, 2]] = True
+    seqs = cut_sequences(dones, max_seq_len=4)
+    obs, next_obs = coded(9, 3), -coded(9, 3)
+    assert (seqs.scatter(seqs.gather(obs)) == obs).all()
+    both = seqs.gather_with_next(obs, next_obs)
+    assert (seqs.scatter(both) == obs).all()
+    shifted = seqs.scatter(both, offset=1)  # the value after each step: the next step's, or next_obs at the end
+    for seq in range(seqs.num_sequences):
+        env, start, length = seqs.env[seq], seqs.start[seq], seqs.length[seq]
+        assert (shifted[start : start + length - 1, env] == obs[start + 1 : start + length, env]).all()
+        assert shifted[start + length - 1, env] == next_obs[start + length - 1, env]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 3), st.integers(1, 5), st.data())
+def test_sequences_cover_every_step_once_and_never_cross_an_episode_end(num_t, num_envs, max_seq_len, data):
+    dones = np.array(data.draw(st.lists(st.booleans(), min_size=num_t * num_envs, max_size=num_t * num_envs)))
+    dones = dones.reshape(num_t, num_envs)
+    seqs = cut_sequences(dones, max_seq_len)
+    covered = np.zeros((num_t, num_envs), int)
+    previous_length = {}
+    for env, start, length in zip(seqs.env, seqs.start, seqs.length):
+        assert 1 <= length <= max_seq_len
+        assert not dones[start : start + length - 1, env].any()  # only a sequence's last step may end an episode
+        if start > 0 and not dones[start - 1, env]:
+            assert previous_length[env] == max_seq_len  # an episode is cut only where a sequence is full
+        previous_length[env] = length
+        covered[start : start + length, env] += 1
+    assert (covered == 1).all()
+    assert seqs.mask().sum() == num_t * num_envs
+
+
+def test_max_seq_len_below_one_is_refused():
+    with pytest.raises(ValueError, match="max_seq_len"):
+        cut_sequences(np.zeros((3, 1), bool), 0)
+
+
+# ---- models/recurrent.py -------------------------------------------------------------------------------------
+def lstm_module(cell: int = 8, action_space: gym.Space = gym.spaces.Discrete(3)) -> RecurrentActorCriticModule:
+    torch.manual_seed(0)
+    obs_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    return RecurrentActorCriticModule(obs_space, action_space, lstm_cell_size=cell, max_seq_len=5,
+                                      hidden_sizes=(16,))
+
+
+def random_state(batch: int, cell: int) -> dict:
+    return {"h": torch.randn(batch, cell), "c": torch.randn(batch, cell)}
+
+
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,), np.float32)],
+                         ids=["discrete", "box"])
+def test_train_forward_over_padded_sequences_equals_step_by_step_inference(action_space):
+    module = lstm_module(action_space=action_space)
+    batch, steps, lengths = 3, 5, [5, 2, 4]
+    obs = torch.randn(batch, steps, 4)
+    state = random_state(batch, 8)
+    mask = torch.arange(steps)[None, :] < torch.tensor(lengths)[:, None]
+    padded = obs * mask[..., None]
+    with torch.no_grad():
+        train = module.forward_train({C.OBS: padded, C.STATE_IN: state, C.SEQ_MASK: mask})
+        step_state = state
+        for t in range(steps):
+            out = module.forward_inference({C.OBS: obs[:, t], C.STATE_IN: step_state})
+            values = module.compute_values(obs[:, t], step_state)
+            for b in range(batch):
+                if t < lengths[b]:
+                    torch.testing.assert_close(train[C.ACTION_DIST_INPUTS][b, t], out[C.ACTION_DIST_INPUTS][b])
+                    torch.testing.assert_close(train[C.VF_PREDS][b, t], values[b])
+            step_state = out[C.STATE_OUT]
+
+
+def test_padding_never_changes_the_real_steps_outputs():
+    module = lstm_module()
+    obs = torch.randn(2, 5, 4)
+    state = random_state(2, 8)
+    mask = torch.tensor([[True, True, False, False, False], [True] * 5])
+    noisy = torch.where(mask[..., None], obs, torch.randn_like(obs) * 100)
+    with torch.no_grad():
+        a = module.forward_train({C.OBS: obs * mask[..., None], C.STATE_IN: state, C.SEQ_MASK: mask})
+        b = module.forward_train({C.OBS: noisy, C.STATE_IN: state, C.SEQ_MASK: mask})
+    torch.testing.assert_close(a[C.VF_PREDS][mask], b[C.VF_PREDS][mask])
+    torch.testing.assert_close(a[C.ACTION_DIST_INPUTS][mask], b[C.ACTION_DIST_INPUTS][mask])
+
+
+def test_the_initial_state_is_zeros_and_the_output_depends_on_the_state_in():
+    module = lstm_module()
+    initial = module.get_initial_state()
+    assert set(initial) == {"h", "c"} and all(v.shape == (8,) and not v.any() for v in initial.values())
+    obs = torch.randn(2, 4)
+    with torch.no_grad():
+        from_zero = module.forward_inference({C.OBS: obs, C.STATE_IN: {k: v.expand(2, -1) for k, v in initial.items()}})
+        from_other = module.forward_inference({C.OBS: obs, C.STATE_IN: random_state(2, 8)})
+    assert not torch.allclose(from_zero[C.ACTION_DIST_INPUTS], from_other[C.ACTION_DIST_INPUTS])
+    assert from_zero[C.STATE_OUT]["h"].shape == (2, 8) and from_zero[C.STATE_OUT]["h"].any()
+
+
+# ---- env/stateless_cartpole.py -------------------------------------------------------------------------------
+def test_stateless_cartpole_hides_the_velocities_and_truncates_at_500():
+    env, full = StatelessCartPole(), gym.make("CartPole-v1").unwrapped
+    obs, _ = env.reset(seed=3)
+    full_obs, _ = full.reset(seed=3)
+    assert env.observation_space.shape == (2,)
+    assert obs.tolist() == full_obs[[0, 2]].tolist()
+    obs, _, _, _, _ = env.step(1)
+    full_obs, _, _, _, _ = full.step(1)
+    assert obs.tolist() == full_obs[[0, 2]].tolist()
+    env.reset(seed=0)
+    env.state = np.zeros(4)
+    truncated, steps = False, 0
+    while not truncated:
+        env.state = np.zeros(4)  # keep it upright: only the step limit can end the episode
+        _, _, terminated, truncated, _ = env.step(0)
+        steps += 1
+        assert not terminated
+    assert steps == 500
