@@ -142,7 +142,7 @@ def test_every_module_argument_is_reachable_as_module_arg_without_plus(cls):
     node = OmegaConf.to_container(_compose(argv).module)
     for name, value in values.items():
         assert node.get(name) == value, f"module.{name}={value!r} did not reach the composed config"
-    kwargs = {k: v for k, v in node.items() if k != "_target_" and v is not None}
+    kwargs = targets.module_target_and_kwargs(node, _path(cls))[1]  # as the build takes them (use_lstm picks a class)
     assert check_target("module", _path(cls), kwargs, tuple(MODULE_SUPPLIED), targets.MODULE_BASE) == []
     assert set(constructor_arguments(cls)[0]) - set(values) == set(MODULE_SUPPLIED)
 

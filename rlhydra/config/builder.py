@@ -12,7 +12,7 @@ from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import (
     ConfigError, Section, TrainingConfig, piecewise_problem, scheduled_fields, training_aliases,
 )
-from rlhydra.config.targets import constructor_arguments, import_object
+from rlhydra.config.targets import constructor_arguments, import_object, module_class_path
 from rlhydra.config.types import fit
 
 
@@ -141,7 +141,8 @@ class AlgorithmConfigBuilder:
     def _module_kwargs(self, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
         """The module's kwargs, an integral float given for an int argument as the int (`hidden_sizes=[64.0]`);
         the rest is checked at build against the class's constructor."""
-        target = self.config.module.get("_target_") or get_algorithm_spec(self.config.algorithm.name).default_module
+        spec = get_algorithm_spec(self.config.algorithm.name)
+        target = module_class_path({**self.config.module, **kwargs}, spec.default_module, spec.recurrent_module)
         try:
             arguments, _ = constructor_arguments(import_object(target))
         except (ImportError, AttributeError, ValueError, TypeError):

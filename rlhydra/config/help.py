@@ -21,6 +21,7 @@ from rlhydra.config.targets import (
     MODULE_SUPPLIED,
     constructor_arguments,
     import_object,
+    module_class_path,
 )
 from rlhydra.config.types import type_name
 
@@ -146,7 +147,8 @@ def _default_target(key: str, cfg: DictConfig) -> Optional[str]:
     if not isinstance(name, str):
         return None
     try:
-        return get_algorithm_spec(name).default_module
+        spec = get_algorithm_spec(name)
+        return module_class_path(cfg.module, spec.default_module, spec.recurrent_module)
     except ConfigError:
         return None
 

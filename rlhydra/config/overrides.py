@@ -56,6 +56,7 @@ from rlhydra.config.targets import (
     check_target,
     constructor_arguments,
     import_class,
+    module_class_path,
     unknown_argument,
     value_problem,
 )
@@ -421,9 +422,20 @@ class _Check:
     def _default_module(self) -> Optional[str]:
         name = OmegaConf.select(self.cfg, "algorithm.name", default=None)
         try:
-            return get_algorithm_spec(name).default_module if isinstance(name, str) else None
+            spec = get_algorithm_spec(name) if isinstance(name, str) else None
         except ConfigError:
             return None
+        if spec is None:
+            return None
+        return module_class_path({"use_lstm": self._use_lstm()}, spec.default_module, spec.recurrent_module)
+
+    def _use_lstm(self) -> bool:
+        """module.use_lstm, the command line's included (it picks the module class whose arguments are checked)."""
+        value = self.cfg.module.get("use_lstm")
+        for _, override in self.session.values:
+            if override.key_or_group == "module.use_lstm" and not override.is_sweep_override():
+                value = override.value()
+        return value is True
 
     def target_key(self, override: Override, parts: List[str]) -> _Result:
         """`module.<arg>=...`: an argument of the class (taken, its value checked), or refused."""
@@ -433,6 +445,9 @@ class _Check:
             override.type == OverrideType.ADD and present)
         if name.startswith("_") and name.endswith("_"):
             return _Result([], force=force)
+        if node_key == "module" and name == "use_lstm":  # picks the class rather than being one's argument
+            bad = [v for v in (_element_values(override) or []) if not isinstance(v, bool)]
+            return _Result([f"{override.input_line}: module.use_lstm takes true or false"] if bad else [], force=force)
         target, cls, _ = self.target(node_key)
         if cls is None:
             return _Result([], force=force)  # the import problem is reported by nodes()
@@ -482,7 +497,8 @@ class _Check:
             values = OmegaConf.to_container(node, resolve=False)
             assert isinstance(values, dict)
             kwargs = {k: v for k, v in values.items()
-                      if v is not None and f"{node_key}.{k}" not in overridden and not k.startswith("_")}
+                      if v is not None and f"{node_key}.{k}" not in overridden and not k.startswith("_")
+                      and f"{node_key}.{k}" != "module.use_lstm"}  # it picks the class (module_class_path)
             problems += argument_problems(node_key, cls, target, kwargs, supplied)
         return problems
 

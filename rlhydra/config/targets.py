@@ -58,6 +58,8 @@ ARGUMENT_HELP = {
     "log_std_min": "the policy's log standard deviation is clipped to at least this",
     "log_std_max": "the policy's log standard deviation is clipped to at most this",
     "use_sde": "gSDE exploration: state-dependent noise drawn once per sampling round (as SB3's use_sde)",
+    "lstm_cell_size": "size of the LSTM's hidden and cell state (RLlib's lstm_cell_size); needs module.use_lstm=true",
+    "max_seq_len": "the learner trains on sequences of at most this many steps (RLlib's max_seq_len)",
     "dueling": "value and advantage heads (also set by algorithm.dueling)",
     "exploration_noise": "std of the Gaussian noise on actions while sampling (also set by algorithm.exploration_noise)",
     "capacity": "transitions kept (rounded up to a multiple of the env count)",
@@ -243,9 +245,28 @@ def import_object(path: str) -> Any:
     return getattr(importlib.import_module(module_name), name)
 
 
-def module_target_and_kwargs(module: Dict[str, Any], default_target: str) -> Tuple[str, Dict[str, Any]]:
-    """Resolve the `module` node: the class path (or the algorithm's default) and the non-null kwargs."""
+def module_target_and_kwargs(module: Dict[str, Any], default_target: str, recurrent_target: Optional[str] = None,
+                             algorithm: str = "this algorithm") -> Tuple[str, Dict[str, Any]]:
+    """Resolve the `module` node: the class path (see module_class_path) and the non-null kwargs. `use_lstm` only
+    picks the class (RLlib's name), unless the node names a class of its own, which then takes it as an argument."""
     node = dict(module)
-    target = node.pop("_target_", None) or default_target
+    explicit = node.pop("_target_", None)
     node.pop("_convert_", None)
-    return target, {k: v for k, v in node.items() if v is not None}
+    use_lstm = node.pop("use_lstm", None)
+    if use_lstm and not explicit and recurrent_target is None:
+        raise ConfigError(f"module.use_lstm=true: {algorithm} has no recurrent module (ppo and a2c have one); set "
+                          "module.use_lstm=false, or give module._target_ a recurrent module of your own")
+    if use_lstm and explicit:
+        node["use_lstm"] = use_lstm
+    return module_class_path(module, default_target, recurrent_target), {k: v for k, v in node.items()
+                                                                          if v is not None}
+
+
+def module_class_path(module: Dict[str, Any], default_target: str, recurrent_target: Optional[str] = None) -> str:
+    """The class a `module` node builds: its `_target_`; else with `use_lstm: true` the algorithm's recurrent
+    module (PPO and A2C: rlhydra.models.recurrent.RecurrentActorCriticModule); else the algorithm's default."""
+    if module.get("_target_"):
+        return module["_target_"]
+    if module.get("use_lstm") and recurrent_target:
+        return recurrent_target
+    return default_target

@@ -1,4 +1,5 @@
-"""Learner connectors: value predictions, GAE (truncation bootstraps, termination does not), flatten, to device."""
+"""Learner connectors: value predictions, GAE (truncation bootstraps, termination does not), flatten, to device;
+for a stateful module, values replayed over sequences and the batch cut into sequences (data/sequences.py)."""
 from __future__ import annotations
 
 from typing import Tuple
@@ -8,6 +9,8 @@ import torch
 
 from rlhydra.connectors.pipeline import Batch, Connector
 from rlhydra.data import columns as C
+from rlhydra.data.sequences import cut_sequences
+from rlhydra.data.tree import to_torch
 
 
 def compute_gae(
@@ -53,6 +56,25 @@ class AddValuePredictions(Connector):
         return batch
 
 
+class AddSequenceValuePredictions(Connector):
+    """V(obs) and V(next_obs) of a stateful module: each env's stream replayed in sequences from the states the
+    runner stored, each sequence followed by the next_obs of its last step, in one `forward_train`. So the value
+    a truncation (or a sequence cut) bootstraps from sees the state after that step, before any reset."""
+
+    def __init__(self, module: torch.nn.Module, max_seq_len: int) -> None:
+        self.module, self.max_seq_len = module, max_seq_len
+
+    @torch.no_grad()
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        seqs = cut_sequences(batch[C.TERMINATED] | batch[C.TRUNCATED], self.max_seq_len)
+        device = next(self.module.parameters()).device
+        replay = {C.OBS: seqs.gather_with_next(batch[C.OBS], batch[C.NEXT_OBS]),
+                  C.STATE_IN: seqs.initial(batch[C.STATE_IN]), C.SEQ_MASK: seqs.mask(extra=1)}
+        values = self.module.forward_train(to_torch(replay, device))[C.VF_PREDS].float().cpu().numpy()
+        batch[C.VF_PREDS], batch[C.NEXT_VF_PREDS] = seqs.scatter(values), seqs.scatter(values, offset=1)
+        return batch
+
+
 class GeneralAdvantageEstimation(Connector):
     """Advantages and value targets from rewards and value predictions."""
 
@@ -75,12 +97,25 @@ class FlattenTime(Connector):
         return {k: v.reshape(v.shape[0] * v.shape[1], *v.shape[2:]) for k, v in batch.items()}
 
 
+class ToSequences(Connector):
+    """[T, N, ...] columns -> [S, L, ...] sequences zero-padded to L = max_seq_len, with SEQ_MASK [S, L] and
+    STATE_IN [S, ...], the state each sequence starts from (replaces FlattenTime for a stateful module)."""
+
+    def __init__(self, max_seq_len: int) -> None:
+        self.max_seq_len = max_seq_len
+
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        seqs = cut_sequences(batch[C.TERMINATED] | batch[C.TRUNCATED], self.max_seq_len)
+        out = {k: seqs.gather(v) for k, v in batch.items() if k != C.STATE_IN}
+        out[C.STATE_IN], out[C.SEQ_MASK] = seqs.initial(batch[C.STATE_IN]), seqs.mask()
+        return out
+
+
 class ToDevice(Connector):
-    """numpy columns -> torch tensors on the learner's device, once per iteration."""
+    """numpy columns (or trees of them) -> torch tensors on the learner's device, once per iteration."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
 
     def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
-        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device, non_blocking=True)
-                for k, v in batch.items()}
+        return {k: to_torch(v, self.device, non_blocking=True) for k, v in batch.items()}

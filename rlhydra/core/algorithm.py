@@ -112,7 +112,8 @@ class Algorithm:
         problems = space_problems(config, observation_space, action_space)
         if problems:
             raise ConfigError("; ".join(problems))
-        target, kwargs = module_target_and_kwargs(config.module, get_algorithm_spec(config.algorithm.name).default_module)
+        spec = get_algorithm_spec(config.algorithm.name)
+        target, kwargs = module_target_and_kwargs(config.module, spec.default_module, spec.recurrent_module, spec.name)
         module_cls = import_class(target, TorchRLModule, "module")
         params = inspect.signature(module_cls).parameters
         extra = {k: v for k, v in cls.extra_module_kwargs(config).items() if k in params and k not in kwargs}
@@ -267,15 +268,22 @@ class Algorithm:
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> Tuple[Any, Any]:
         """Stable-Baselines3's call: `(action, state)` for one raw observation or a batch (told apart by the env's
-        observation space shape). Greedy by default, sampled with `deterministic=False`; `state` comes back
-        unchanged (the modules are not recurrent)."""
+        observation space shape). Greedy by default, sampled with `deterministic=False`. A stateful module
+        (module.use_lstm) takes the state it last returned (None: initial), reset where `episode_start` is true, as
+        RecurrentPPO.predict does; other modules return `state` unchanged."""
+        if self.learner.raw_module.is_stateful():
+            return self._actions(observation, not deterministic, state, episode_start)
         return self._actions(observation, explore=not deterministic), state
 
-    def _actions(self, observations: Any, explore: bool) -> Any:
+    def _actions(self, observations: Any, explore: bool, state: Any = None, episode_start: Any = None) -> Any:
         batch, single = as_batch(self.env_observation_space, observations)
+        runner = self._acting_runner(explore)
         with self.torch_settings:
-            actions = self._acting_runner(explore).compute_actions(batch)
-        return actions[0] if single else actions
+            if not runner.stateful:
+                actions = runner.compute_actions(batch)
+                return actions[0] if single else actions
+            actions, state_out = runner.compute_actions(batch, state, episode_start)
+        return (actions[0] if single else actions), state_out
 
     def _acting_runner(self, explore: bool) -> EnvRunner:
         """The evaluation runner when it acts as asked (greedy or sampling), else a one-env runner that does."""

@@ -14,16 +14,21 @@ from typing import Any, Dict, List, Tuple
 import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
-from rlhydra.connectors.learner import AddValuePredictions, FlattenTime, GeneralAdvantageEstimation, ToDevice
+from rlhydra.connectors.learner import (
+    AddSequenceValuePredictions, AddValuePredictions, FlattenTime, GeneralAdvantageEstimation, ToDevice, ToSequences,
+)
 from rlhydra.connectors.pipeline import ConnectorPipeline
 from rlhydra.data import columns as C
 from rlhydra.core.algorithm import Algorithm
 from rlhydra.core.learner import Learner
 from rlhydra.data.rollout import Rollout
+from rlhydra.data.tree import index
 from rlhydra.models.apis import ValueFunctionAPI
 from rlhydra.models.rl_module import TorchRLModule
 
 TRAIN_COLUMNS = (C.OBS, C.ACTIONS, C.ACTION_LOGP, C.ADVANTAGES, C.VALUE_TARGETS, C.VF_PREDS)
+SEQUENCE_COLUMNS = (C.STATE_IN, C.SEQ_MASK)  # a stateful module's batch: [S, L] sequences (see ToSequences)
+DEFAULT_MAX_SEQ_LEN = 20  # for a stateful module of your own without a `max_seq_len` attribute (RLlib's default)
 
 
 class OnPolicyAlgorithm(Algorithm):
@@ -41,8 +46,15 @@ class OnPolicyAlgorithm(Algorithm):
         """Rollout -> learner batch: V(obs) and V(next obs), GAE with the config's gamma and gae_lambda, [T, N] ->
         [T * N], tensors on the learner's device."""
         hp = self.config.algorithm
+        module = self.learner.raw_module
+        if module.is_stateful():  # [T, N] -> sequences of at most max_seq_len steps instead of [T * N]
+            max_seq_len = int(getattr(module, "max_seq_len", DEFAULT_MAX_SEQ_LEN))
+            return ConnectorPipeline([
+                AddSequenceValuePredictions(module, max_seq_len), GeneralAdvantageEstimation(hp.gamma, hp.gae_lambda),
+                ToSequences(max_seq_len), ToDevice(self.learner.device),
+            ])
         return ConnectorPipeline([
-            AddValuePredictions(self.learner.raw_module), GeneralAdvantageEstimation(hp.gamma, hp.gae_lambda),
+            AddValuePredictions(module), GeneralAdvantageEstimation(hp.gamma, hp.gae_lambda),
             FlattenTime(), ToDevice(self.learner.device),
         ])
 
@@ -87,9 +99,20 @@ class OnPolicyLearner(Learner):
         """This update's scheduled loss arguments by name (given to loss() in order, reported as learner/<name>)."""
         return {}
 
+    def train_forward(self, mb: Dict[str, Any]) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+        """`forward_train` on a minibatch: (outputs, minibatch columns) per step. A batch of sequences gives its real
+        steps only, the padding dropped, so every mean over them in a loss is a mean over valid steps."""
+        out = self.module(mb)
+        if C.SEQ_MASK not in mb:
+            return out, mb
+        mask = mb[C.SEQ_MASK]
+        return ({k: v[mask] for k, v in out.items() if isinstance(v, torch.Tensor)},
+                {k: v[mask] for k, v in mb.items() if k not in SEQUENCE_COLUMNS})
+
     def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, float]:
         hp = self.config.algorithm
-        batch = {k: batch[k] for k in TRAIN_COLUMNS}
+        sequences = C.SEQ_MASK in batch
+        batch = {k: batch[k] for k in (*TRAIN_COLUMNS, *(SEQUENCE_COLUMNS if sequences else ()))}
         lr = self.scheduled_lr(progress)
         scheduled = self.scheduled(progress)
         args = tuple(scheduled.values())
@@ -97,14 +120,16 @@ class OnPolicyLearner(Learner):
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        size = batch[C.OBS].shape[0]
-        mb = size if hp.minibatch_size is None else min(max(1, hp.minibatch_size // self.fabric.world_size), size)
+        size = batch[C.ACTIONS].shape[0]  # steps, or sequences of max_seq_len steps (minibatch_size counts steps)
+        steps_per_row = batch[C.SEQ_MASK].shape[1] if sequences else 1
+        mb = size if hp.minibatch_size is None else min(
+            max(1, hp.minibatch_size // (self.fabric.world_size * steps_per_row)), size)
         stats = torch.zeros(len(self.stat_names), device=self.device)
         steps = 0
         for _ in range(hp.num_epochs):
             perm = torch.randperm(size, device=self.device) if mb < size else None  # one minibatch: no shuffle needed
             for start in range(0, size, mb):
-                minibatch = batch if perm is None else {k: v[perm[start : start + mb]] for k, v in batch.items()}
+                minibatch = batch if perm is None else {k: index(v, perm[start : start + mb]) for k, v in batch.items()}
                 loss, step_stats = self.loss(minibatch, *args)
                 grad_norm = self.backward_step(loss, optimizer, hp.grad_clip)
                 if grad_norm is not None:
@@ -117,7 +142,9 @@ class OnPolicyLearner(Learner):
         metrics = {f"learner/{name}": v for name, v in zip(self.stat_names, values)}
         metrics["learner/lr"] = lr
         metrics.update({f"learner/{name}": v for name, v in scheduled.items()})
-        metrics["learner/explained_variance"] = explained_variance(batch[C.VF_PREDS], batch[C.VALUE_TARGETS])
+        valid = batch[C.SEQ_MASK] if sequences else slice(None)
+        metrics["learner/explained_variance"] = explained_variance(batch[C.VF_PREDS][valid],
+                                                                   batch[C.VALUE_TARGETS][valid])
         return metrics
 
 

@@ -55,7 +55,10 @@ def space_problems(config: AlgorithmConfig, obs_space: Any, act_space: Any) -> L
         return [f"algorithm={spec.name} needs {' or '.join(spec.action_spaces)} actions, but env "
                 f"'{config.env.id}' has {kind} actions ({act_space}). Pick an algorithm that supports "
                 "them or another env."]
-    target, _ = module_target_and_kwargs(config.module, spec.default_module)
+    try:
+        target, _ = module_target_and_kwargs(config.module, spec.default_module, spec.recurrent_module, spec.name)
+    except ConfigError:
+        return []  # reported by the module check
     try:
         cls = import_object(target)
     except (ImportError, AttributeError, ValueError):
@@ -99,7 +102,10 @@ def _env_id_problems(config: AlgorithmConfig) -> List[str]:
 def _module_problems(config: AlgorithmConfig) -> List[str]:
     """The module class imports, is an RLModule, takes the given keys and has every method the learner calls."""
     spec = get_algorithm_spec(config.algorithm.name)
-    target, kwargs = module_target_and_kwargs(config.module, spec.default_module)
+    try:
+        target, kwargs = module_target_and_kwargs(config.module, spec.default_module, spec.recurrent_module, spec.name)
+    except ConfigError as exc:
+        return [str(exc)]
     errors = check_target("module", target, kwargs, MODULE_SUPPLIED, RLModule)
     if errors:
         return errors

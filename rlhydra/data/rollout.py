@@ -8,6 +8,7 @@ import numpy as np
 
 from rlhydra.data import columns as C
 from rlhydra.data.episode import Episode
+from rlhydra.data.tree import concat, index
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Rollout:
         """Rollouts of different env runners side by side (along the env axis)."""
         if len(rollouts) == 1:
             return rollouts[0]
-        data = {k: np.concatenate([r.data[k] for r in rollouts], axis=1) for k in rollouts[0].data}
+        data = {k: concat([r.data[k] for r in rollouts], axis=1) for k in rollouts[0].data}
         returns = [x for r in rollouts for x in r.episode_returns]
         lengths = [x for r in rollouts for x in r.episode_lengths]
         return Rollout(data, returns, lengths)
@@ -55,7 +56,7 @@ class Rollout:
                 ep.actions = self.data[C.ACTIONS][start : end + 1, env]
                 ep.rewards = self.data[C.REWARDS][start : end + 1, env]
                 ep.infos = [{} for _ in range(end - start + 2)]
-                ep.extra = {k: self.data[k][start : end + 1, env] for k in extra_cols}
+                ep.extra = {k: index(self.data[k], (slice(start, end + 1), env)) for k in extra_cols}
                 ep.terminated = bool(self.data[C.TERMINATED][end, env])
                 ep.truncated = bool(self.data[C.TRUNCATED][end, env]) and not ep.terminated
                 ep.is_finalized = True

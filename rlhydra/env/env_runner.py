@@ -11,8 +11,9 @@ import torch
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
 from rlhydra.connectors.runner_pipelines import build_runner_connectors
 from rlhydra.data import columns as C
-from rlhydra.models.rl_module import TorchRLModule, torch_inference
+from rlhydra.models.rl_module import TorchRLModule, initial_state_batch, reset_state, torch_inference
 from rlhydra.data.rollout import Rollout
+from rlhydra.data.tree import Tree, assign, clone, empty_like, map_tree, to_numpy
 from rlhydra.env import env_state
 from rlhydra.env.make import make_vector_env
 
@@ -67,6 +68,10 @@ class EnvRunner:
         self._forward = self.module.forward_exploration if explore else self.module.forward_inference
         self._reset_noise = getattr(self.module, "reset_noise", None) if explore else None
         self._obs: Optional[torch.Tensor] = None  # processed current observation of every env
+        # A stateful module's (module.use_lstm) recurrent state of every env, reset where an episode starts
+        self.stateful = self.module.is_stateful()
+        self._initial_state = initial_state_batch(self.module, num_envs) if self.stateful else None
+        self._state: Optional[Tree] = None
         self._ep_return = np.zeros(num_envs, np.float64)
         self._ep_length = np.zeros(num_envs, np.int64)
         self.env_steps = 0
@@ -81,6 +86,7 @@ class EnvRunner:
             raw = self._reset(self.seed, "sampling", self.env_steps)
             self.env.action_space.seed(self.seed)
             self._obs = self._process(raw, update=True)
+            self._state = clone(self._initial_state) if self.stateful else None
         if self._reset_noise is not None and not random_actions:
             self._reset_noise()  # e.g. gSDE: new exploration noise, held for this whole rollout
         num_t, num_envs = num_steps_per_env, self.num_envs
@@ -93,10 +99,13 @@ class EnvRunner:
         out_bufs: Dict[str, np.ndarray] = {}
         returns: List[float] = []
         lengths: List[int] = []
+        state_buf = empty_like(self._state, (num_t, num_envs)) if self.stateful else None
 
         for t in range(num_t):
             obs_buf[t] = self._obs.numpy()
-            out = self._random_act() if random_actions else self._act(self._obs)
+            if self.stateful:
+                assign(state_buf, t, to_numpy(self._state))  # the state this step starts from (STATE_IN)
+            out = self._random_act() if random_actions else self._act(self._obs, self._state)
             try:  # free unless it raises (Python >= 3.11)
                 raw, rewards, terminated, truncated, info = self.env.step(out[C.ENV_ACTIONS])
             except Exception as exc:
@@ -107,6 +116,8 @@ class EnvRunner:
             if done.any():
                 final = np.stack(info["final_obs"][done])
                 next_buf[t, done] = self._process(final, update=False).numpy()
+            if self.stateful:  # autoreset in the same step: where an episode ended, the next one starts afresh
+                self._state = reset_state(out.pop(C.STATE_OUT), torch.from_numpy(done), self._initial_state)
             if t == 0:
                 out_bufs = {k: np.empty((num_t, *v.shape), v.dtype) for k, v in out.items()
                             if k not in (C.ENV_ACTIONS, C.ACTION_DIST_INPUTS)}
@@ -126,6 +137,8 @@ class EnvRunner:
         self.env_steps += num_t * num_envs
         data = {C.OBS: obs_buf, C.NEXT_OBS: next_buf, C.REWARDS: rew_buf,
                 C.TERMINATED: term_buf, C.TRUNCATED: trunc_buf, **out_bufs}
+        if self.stateful:
+            data[C.STATE_IN] = state_buf
         return Rollout(data, returns, lengths)
 
     # ---- evaluation ----------------------------------------------------------------------------
@@ -139,14 +152,17 @@ class EnvRunner:
         done_returns: List[List[float]] = [[] for _ in range(self.num_envs)]
         done_lengths: List[List[int]] = [[] for _ in range(self.num_envs)]
         obs = self._process(self._reset(seed, "evaluation", 0), update=False)
+        state = clone(self._initial_state) if self.stateful else None
         t = 0
         while (finished < quota).any():
-            out = self._act(obs)
+            out = self._act(obs, state)
             try:
                 raw, rewards, terminated, truncated, _ = self.env.step(out[C.ENV_ACTIONS])
             except Exception as exc:
                 raise EnvStepError(self.env_id, "evaluation", t * self.num_envs, exc) from exc
             t += 1
+            if self.stateful:
+                state = reset_state(out[C.STATE_OUT], torch.from_numpy(terminated | truncated), self._initial_state)
             obs = self._process(raw, update=False)
             ep_return += rewards
             ep_length += 1
@@ -159,9 +175,14 @@ class EnvRunner:
         return {"episode_returns": [r for env in done_returns for r in env],
                 "episode_lengths": [n for env in done_lengths for n in env]}
 
-    def compute_actions(self, observations: Any) -> np.ndarray:
-        """Env actions for a batch of raw observations (no statistics updated, no env stepped)."""
-        return self._act(self._process(observations, update=False))[C.ENV_ACTIONS]
+    def compute_actions(self, observations: Any, state: Optional[Tree] = None, episode_start: Any = None) -> Any:
+        """Env actions for a batch of raw observations (no statistics updated, no env stepped). A stateful module
+        gives `(actions, state_out)` from `state` (None: initial), reset where `episode_start` is true."""
+        obs = self._process(observations, update=False)
+        if not self.stateful:
+            return self._act(obs)[C.ENV_ACTIONS]
+        out = self._act(obs, self.module.batched_state(state, episode_start, len(obs)))
+        return out[C.ENV_ACTIONS], out[C.STATE_OUT]
 
     # ---- state ---------------------------------------------------------------------------------
     def set_weights(self, weights: Dict[str, torch.Tensor]) -> None:
@@ -187,6 +208,7 @@ class EnvRunner:
             "module_to_env": self.module_to_env.get_state(),
             "envs": envs,
             "not_exact": not_exact,
+            "recurrent_state": None if self._state is None else map_tree(lambda x: x.clone(), self._state),
         }
 
     def set_state(self, state: Dict[str, Any]) -> Optional[str]:
@@ -208,11 +230,14 @@ class EnvRunner:
                 not_exact = str(exc)
         if not_exact is None:
             self._obs = state["obs"].clone()
+            if self.stateful:
+                self._state = map_tree(torch.as_tensor, clone(state["recurrent_state"]))
             self._ep_return[:] = state["episode_returns"].numpy()
             self._ep_length[:] = state["episode_lengths"].numpy()
             return None
         raw = self._reset(self.seed + self.env_steps, "sampling", self.env_steps)
         self._obs = self._process(raw, update=False)
+        self._state = clone(self._initial_state) if self.stateful else None
         self._ep_return[:], self._ep_length[:] = 0.0, 0
         return not_exact
 
@@ -240,10 +265,15 @@ class EnvRunner:
             states.append(state)
         return states, None
 
-    def _act(self, obs: torch.Tensor) -> Dict[str, Any]:
+    def _act(self, obs: torch.Tensor, state: Optional[Tree] = None) -> Dict[str, Any]:
         with torch.inference_mode():
-            out = self._forward({C.OBS: obs})
-            return self.module_to_env(out)
+            if state is None:
+                return self.module_to_env(self._forward({C.OBS: obs}))
+            out = self._forward({C.OBS: obs, C.STATE_IN: state})
+            state_out = out.pop(C.STATE_OUT)
+            out = self.module_to_env(out)
+            out[C.STATE_OUT] = state_out
+            return out
 
     def _random_act(self) -> Dict[str, Any]:
         """Uniform actions in the module's action space (in [-1, 1] when squashed), through module->env."""

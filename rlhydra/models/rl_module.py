@@ -15,6 +15,7 @@ from rlhydra.config.schema import ConfigError
 from rlhydra.connectors.runner_pipelines import build_runner_connectors, module_observation_space
 from rlhydra.data import columns as C
 from rlhydra.data.checkpoint import load_policy_state, saved_spaces
+from rlhydra.data.tree import Tree, first_leaf, map_tree
 from rlhydra.models.distributions import Categorical, DiagGaussian, Distribution
 
 Batch = Dict[str, Any]
@@ -52,6 +53,14 @@ class RLModule(abc.ABC):
     @abc.abstractmethod
     def set_state(self, state: Dict[str, Any]) -> None:
         """Load what get_state() returned."""
+
+    def is_stateful(self) -> bool:
+        """Whether the module carries a recurrent state from step to step (RLlib's name)."""
+        return False
+
+    def get_initial_state(self) -> Dict[str, Any]:
+        """The recurrent state an episode starts from, unbatched; {} for a module that is not stateful."""
+        return {}
 
     def action_dist_cls(self) -> Type[Distribution]:
         """The distribution built from `action_dist_inputs` for this action space."""
@@ -96,34 +105,61 @@ class RLModule(abc.ABC):
         """The connectors `compute_actions` runs around the forward pass (from_checkpoint attaches them)."""
         self.env_to_module, self.module_to_env, self.explore = env_to_module, module_to_env, explore
 
-    def compute_actions(self, observations: Any) -> np.ndarray:
+    def compute_actions(self, observations: Any, state: Optional[Tree] = None, episode_start: Any = None) -> Any:
         """Env actions for a batch of raw env observations: env->module connectors, forward, module->env.
-        One observation (shaped as the env's observation space) gives one action."""
+        One observation (shaped as the env's observation space) gives one action.
+
+        A stateful module returns `(actions, state_out)`: `state` is the batch's recurrent state (each leaf
+        [B, ...]; None: every env's initial state), reset to the initial state where `episode_start` [B] is true."""
         if self.env_to_module is None or self.module_to_env is None:
             raise RuntimeError("this module has no connectors: load it with RLModule.from_checkpoint(path), or call "
                                "attach_connectors(env_to_module, module_to_env) first")
         batch, single = as_batch(self.env_observation_space or self.observation_space, observations)
+        stateful = self.is_stateful()
         with torch.inference_mode():
             batch = self.env_to_module({C.OBS: batch}, update=False)
+            if stateful:
+                batch[C.STATE_IN] = self.batched_state(state, episode_start, len(first_leaf(batch[C.OBS])))
             out = self.forward_exploration(batch) if self.explore else self.forward_inference(batch)
+            state_out = out.pop(C.STATE_OUT, None)
             actions = self.module_to_env(out, update=False)[C.ENV_ACTIONS]
-        return actions[0] if single else actions
+        actions = actions[0] if single else actions
+        return (actions, state_out) if stateful else actions
 
-    def compute_single_action(self, observation: Any) -> Any:
-        """The env action for one raw observation (as `env.step` takes it)."""
-        return self.compute_actions(_add_batch_dim(observation))[0]
+    def batched_state(self, state: Optional[Tree], episode_start: Any, batch_size: int) -> Tree:
+        """`state` as tensors (None: the initial state for `batch_size` envs), reset where `episode_start` is true."""
+        initial = initial_state_batch(self, batch_size)
+        if state is None:
+            return initial
+        state = map_tree(torch.as_tensor, state)
+        if episode_start is None:
+            return state
+        return reset_state(state, torch.as_tensor(np.asarray(episode_start, bool).reshape(-1)), initial)
+
+    def compute_single_action(self, observation: Any, state: Optional[Tree] = None) -> Any:
+        """The env action for one raw observation (as `env.step` takes it). A stateful module (RLlib's call) takes
+        its unbatched state (None: the initial one) and returns `(action, state_out)`."""
+        if not self.is_stateful():
+            return self.compute_actions(_add_batch_dim(observation))[0]
+        batched = None if state is None else map_tree(lambda x: torch.as_tensor(x).unsqueeze(0), state)
+        actions, state_out = self.compute_actions(_add_batch_dim(observation), batched)
+        return actions[0], map_tree(lambda x: x[0], state_out)
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> Tuple[Any, Any]:
         """Stable-Baselines3's call: `(action, state)` for one raw observation or a batch (told apart by the env's
-        observation space shape). `state` comes back unchanged (the modules are not recurrent). A module acts as it
-        was loaded: `RLModule.from_checkpoint(path)` greedily, `from_checkpoint(path, explore=True)` by sampling."""
+        observation space shape). A stateful module (module.use_lstm) takes the state it last returned (None: the
+        initial one), reset where `episode_start` is true, as RecurrentPPO.predict does; the state keeps its batch
+        axis even for one observation. Other modules return `state` unchanged. A module acts as it was loaded:
+        `RLModule.from_checkpoint(path)` greedily, `from_checkpoint(path, explore=True)` by sampling."""
         if deterministic == self.explore:
             raise ConfigError(
                 f"predict(deterministic={deterministic}): this module was loaded to act "
                 f"{'by sampling' if self.explore else 'greedily'}; load it with "
                 f"RLModule.from_checkpoint(path, explore={not deterministic}) for {'greedy' if deterministic else 'sampled'} actions"
             )
+        if self.is_stateful():
+            return self.compute_actions(observation, state, episode_start)
         return self.compute_actions(observation), state
 
 
@@ -154,6 +190,18 @@ class TorchRLModule(nn.Module, RLModule):
         if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
             return f"{cls.__name__} takes 1-D Box actions, not shape {action_space.shape}"
         return None
+
+
+def initial_state_batch(module: RLModule, batch_size: int) -> Tree:
+    """The module's initial state repeated for `batch_size` envs: each leaf [batch_size, ...]."""
+    return map_tree(lambda x: x.unsqueeze(0).repeat(batch_size, *([1] * x.dim())), module.get_initial_state())
+
+
+def reset_state(state: Tree, episode_start: Tensor, initial: Tree) -> Tree:
+    """`state` with the rows where `episode_start` [B] is true replaced by `initial`'s (each leaf [B, ...])."""
+    def pick(x: Tensor, init: Tensor) -> Tensor:
+        return torch.where(episode_start.reshape(-1, *([1] * (x.dim() - 1))), init, x)
+    return map_tree(pick, state, initial)
 
 
 def as_batch(space: Optional[gym.Space], observations: Any) -> Tuple[Any, bool]:

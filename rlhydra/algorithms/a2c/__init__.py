@@ -10,6 +10,7 @@ register_algorithm(AlgorithmSpec(
     algorithm_class=A2C,
     default_module="rlhydra.models.actor_critic.ActorCriticModule",
     module_apis=(ValueFunctionAPI,),
+    recurrent_module="rlhydra.models.recurrent.RecurrentActorCriticModule",
     action_spaces=("discrete", "continuous"),
 ))
 

@@ -24,7 +24,7 @@ class A2CLearner(OnPolicyLearner):
     def loss(self, mb: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """A2C loss of one minibatch and its (policy, value, entropy) stats as one tensor."""
         hp = self.config.algorithm
-        out = self.module(mb)
+        out, mb = self.train_forward(mb)
         dist = self.dist_cls.from_inputs(out[C.ACTION_DIST_INPUTS])
         adv = mb[C.ADVANTAGES]
         if hp.normalize_advantages and adv.numel() > 1:

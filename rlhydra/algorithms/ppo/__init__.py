@@ -11,6 +11,7 @@ register_algorithm(AlgorithmSpec(
     algorithm_class=PPO,
     default_module="rlhydra.algorithms.ppo.module.PPOModule",
     module_apis=(ValueFunctionAPI,),
+    recurrent_module="rlhydra.models.recurrent.RecurrentActorCriticModule",
     action_spaces=("discrete", "continuous"),
 ))
 

@@ -23,7 +23,7 @@ class PPOLearner(OnPolicyLearner):
     def loss(self, mb: Dict[str, torch.Tensor], clip: float) -> Tuple[torch.Tensor, torch.Tensor]:
         """PPO loss of one minibatch and its (policy, value, entropy, kl, clip-fraction) stats as one tensor."""
         hp = self.config.algorithm
-        out = self.module(mb)
+        out, mb = self.train_forward(mb)
         dist = self.dist_cls.from_inputs(out[C.ACTION_DIST_INPUTS])
         logp = dist.logp(mb[C.ACTIONS])
         log_ratio = logp - mb[C.ACTION_LOGP]
