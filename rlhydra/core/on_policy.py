@@ -19,10 +19,10 @@ from rlhydra.connectors.learner import (
 )
 from rlhydra.connectors.pipeline import ConnectorPipeline
 from rlhydra.data import columns as C
+from rlhydra.data import tree
 from rlhydra.core.algorithm import Algorithm
 from rlhydra.core.learner import Learner
 from rlhydra.data.rollout import Rollout
-from rlhydra.data.tree import index
 from rlhydra.models.apis import ValueFunctionAPI
 from rlhydra.models.rl_module import TorchRLModule
 
@@ -129,7 +129,8 @@ class OnPolicyLearner(Learner):
         for _ in range(hp.num_epochs):
             perm = torch.randperm(size, device=self.device) if mb < size else None  # one minibatch: no shuffle needed
             for start in range(0, size, mb):
-                minibatch = batch if perm is None else {k: index(v, perm[start : start + mb]) for k, v in batch.items()}
+                minibatch = batch if perm is None else {k: tree.index(v, perm[start : start + mb])
+                                                        for k, v in batch.items()}
                 loss, step_stats = self.loss(minibatch, *args)
                 grad_norm = self.backward_step(loss, optimizer, hp.grad_clip)
                 if grad_norm is not None:

@@ -20,6 +20,7 @@ WEIGHTS = "weights"  # importance-sampling weights (1 for uniform replay)
 INDICES = "indices"  # where each sample sits in the buffer, for priority updates
 # The one optional output of Learner.update besides metrics: per-sample TD errors, which become priorities
 TD_ERRORS = "td_errors"
+ACTION_MASK = "action_mask"  # the key of a Dict observation that marks the legal discrete actions (PettingZoo, RLlib)
 # Recurrent modules (module.use_lstm): the state each step started from, the state after it, sequence masks
 STATE_IN = "state_in"  # a tree of [B, ...] tensors: the recurrent state before the step (a sequence's first step)
 STATE_OUT = "state_out"  # the recurrent state after the forward pass, same tree as STATE_IN
