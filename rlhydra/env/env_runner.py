@@ -108,7 +108,6 @@ class EnvRunner:
                 tree.assign(obs_buf, t, tree.to_numpy(self._obs))
             else:
                 obs_buf[t] = self._obs.numpy()
-            out = self._random_act() if random_actions else self._act(self._obs)
             if self.stateful:
                 tree.assign(state_buf, t, tree.to_numpy(self._state))  # the state this step starts from (STATE_IN)
             out = self._random_act() if random_actions else self._act(self._obs, self._state)
