@@ -190,3 +190,176 @@ def test_stateless_cartpole_hides_the_velocities_and_truncates_at_500():
         steps += 1
         assert not terminated
     assert steps == 500
+
+
+# ---- the runner, the learner connector and the losses ------------------------------------------------------------
+STATELESS = "rlhydra.env.stateless_cartpole:StatelessCartPole"
+
+
+def lstm_ppo(**runners):
+    """A small LSTM PPO on StatelessCartPole (short episodes early on: many episode ends inside each rollout)."""
+    from rlhydra import PPOConfig
+
+    return (PPOConfig().environment(STATELESS)
+            .training(train_batch_size=128, minibatch_size=64, num_epochs=2)
+            .rl_module(model_config={"use_lstm": True, "lstm_cell_size": 8, "max_seq_len": 5, "hidden_sizes": [16]})
+            .env_runners(num_envs_per_env_runner=4, **runners)
+            .evaluation(interval=2, episodes=2, num_envs=2).debugging(seed=3))
+
+
+def test_the_runner_stores_each_steps_start_state_and_resets_it_where_an_episode_starts():
+    with lstm_ppo().build() as algo:
+        runner = algo.env_runner
+        first = runner.sample(40)
+        second = runner.sample(40)  # the state continues across sample() calls
+        module = algo.learner.raw_module
+    for rollout, previous_last in ((first, None), (second, first)):
+        state, done = rollout[C.STATE_IN], rollout[C.TERMINATED] | rollout[C.TRUNCATED]
+        assert done.any()
+        with torch.no_grad():
+            out = module.forward_inference({C.OBS: torch.from_numpy(rollout[C.OBS].reshape(-1, 2)),
+                                            C.STATE_IN: {k: torch.from_numpy(v.reshape(-1, 8)) for k, v in state.items()}})
+        state_out = {k: v.reshape(40, 4, 8).numpy() for k, v in out[C.STATE_OUT].items()}
+        for t in range(1, 40):
+            for n in range(4):
+                for key in ("h", "c"):
+                    if done[t - 1, n]:
+                        assert not state[key][t, n].any(), (t, n)  # a new episode starts from the initial state
+                    else:
+                        np.testing.assert_allclose(state[key][t, n], state_out[key][t - 1, n], rtol=1e-5, atol=1e-6)
+        if previous_last is None:
+            assert not state["h"][0].any()  # the first episode of the run starts from the initial state
+        else:
+            prev_state = previous_last[C.STATE_IN]
+            prev_done = previous_last[C.TERMINATED][-1] | previous_last[C.TRUNCATED][-1]
+            assert (state["h"][0][prev_done] == 0).all() and state["h"][0][~prev_done].any()
+
+
+def test_sequence_values_equal_a_step_by_step_replay_including_the_bootstrap_after_a_truncation():
+    from rlhydra.connectors.learner import AddSequenceValuePredictions
+
+    module = lstm_module()
+    num_t, num_envs = 7, 2
+    obs, next_obs = np.random.default_rng(0).normal(size=(2, num_t, num_envs, 4)).astype(np.float32)
+    terminated, truncated = np.zeros((2, num_t, num_envs), bool)
+    truncated[2, 0] = True  # env 0: a truncation at t=2 bootstraps from V(next_obs) after step 2's state
+    terminated[4, 1] = True
+    continues = ~(terminated | truncated)[:-1]
+    next_obs[:-1][continues] = obs[1:][continues]  # as a runner's: the next step's obs unless the episode ended
+    # the states a runner stores: its carried state, the initial one after an episode end
+    states = {"h": np.zeros((num_t, num_envs, 8), np.float32), "c": np.zeros((num_t, num_envs, 8), np.float32)}
+    after = {"h": np.zeros((num_t, num_envs, 8), np.float32), "c": np.zeros((num_t, num_envs, 8), np.float32)}
+    state = random_state(num_envs, 8)
+    expected_v, expected_next = np.zeros((num_t, num_envs)), np.zeros((num_t, num_envs))
+    with torch.no_grad():
+        for t in range(num_t):
+            for k in state:
+                states[k][t] = state[k].numpy()
+            expected_v[t] = module.compute_values(torch.from_numpy(obs[t]), state).numpy()
+            out = module.forward_inference({C.OBS: torch.from_numpy(obs[t]), C.STATE_IN: state})
+            expected_next[t] = module.compute_values(torch.from_numpy(next_obs[t]), out[C.STATE_OUT]).numpy()
+            done = torch.from_numpy(terminated[t] | truncated[t])
+            state = {k: torch.where(done[:, None], torch.zeros_like(v), v) for k, v in out[C.STATE_OUT].items()}
+    batch = {C.OBS: obs, C.NEXT_OBS: next_obs, C.TERMINATED: terminated, C.TRUNCATED: truncated, C.STATE_IN: states}
+    batch = AddSequenceValuePredictions(module, max_seq_len=3)(batch)
+    np.testing.assert_allclose(batch[C.VF_PREDS], expected_v, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(batch[C.NEXT_VF_PREDS], expected_next, rtol=1e-5, atol=1e-5)
+
+
+def test_losses_average_over_real_steps_only_whatever_the_padding_holds():
+    with lstm_ppo().build() as algo:
+        batch = algo.learner_batch(algo.sample(algo.rollout_length))
+        mask = batch[C.SEQ_MASK]
+        assert not mask.all() and batch[C.OBS].shape[:2] == mask.shape  # [S, L] with some padding
+        torch.manual_seed(0)
+        loss, stats = algo.learner.loss(batch, 0.2)
+        noisy = dict(batch)
+        for key in (C.ADVANTAGES, C.VALUE_TARGETS, C.VF_PREDS, C.ACTION_LOGP):
+            noisy[key] = torch.where(mask, batch[key], torch.full_like(batch[key], 1e3))
+        noisy[C.ACTIONS] = torch.where(mask, batch[C.ACTIONS], torch.ones_like(batch[C.ACTIONS]))
+        torch.manual_seed(0)
+        noisy_loss, noisy_stats = algo.learner.loss(noisy, 0.2)
+        out, steps = algo.learner.train_forward(batch)
+        assert steps[C.ADVANTAGES].shape == (int(mask.sum()),)
+    torch.testing.assert_close(noisy_loss, loss)
+    torch.testing.assert_close(noisy_stats, stats)
+
+
+def test_a2c_takes_use_lstm_too():
+    from rlhydra import A2CConfig
+
+    with (A2CConfig().environment(STATELESS).training(train_batch_size=64)
+          .rl_module(model_config={"use_lstm": True, "lstm_cell_size": 8})
+          .env_runners(num_envs_per_env_runner=4).evaluation(interval=1, episodes=2).debugging(seed=0).build()) as algo:
+        result = algo.train()
+        assert type(algo.learner.raw_module).__name__ == "RecurrentActorCriticModule"
+    assert np.isfinite(result["learner/policy_loss"]) and "eval/episode_return_mean" in result
+
+
+@pytest.mark.parametrize("name", ["dqn", "sac", "td3"])
+def test_use_lstm_on_an_algorithm_without_a_recurrent_module_is_refused_by_name(name):
+    from rlhydra import ConfigError
+    from rlhydra.core.preflight import check_hydra_config
+    from tests.conftest import compose_cfg
+
+    env = "cartpole" if name == "dqn" else "pendulum"
+    with pytest.raises(ConfigError, match=f"module.use_lstm=true: {name} has no recurrent module"):
+        check_hydra_config(compose_cfg([f"algorithm={name}", f"env={env}", "module.use_lstm=true"]))
+
+
+def test_use_lstm_picks_the_recurrent_module_and_its_keys_on_the_command_line():
+    from rlhydra.core.preflight import check_hydra_config
+    from tests.conftest import compose_cfg
+
+    config = check_hydra_config(compose_cfg(["algorithm=ppo", f"env.id={STATELESS}", "module.use_lstm=true",
+                                             "module.lstm_cell_size=16", "module.max_seq_len=4"]))
+    assert config.module["use_lstm"] is True and config.module["lstm_cell_size"] == 16
+
+
+def test_predict_carries_the_state_and_from_checkpoint_acts_as_the_algorithm(tmp_path):
+    from rlhydra import RLModule
+
+    with lstm_ppo().build() as algo:
+        algo.train()
+        path = algo.save(str(tmp_path / "ckpt"))
+        env = StatelessCartPole()
+        obs, _ = env.reset(seed=0)
+        policy = RLModule.from_checkpoint(path)
+        state, ref_state, start = None, None, True
+        for _ in range(30):
+            action, state = policy.predict(obs, state, episode_start=np.array([start]))
+            ref_action, ref_state = algo.predict(obs, ref_state, episode_start=np.array([start]))
+            assert action == ref_action
+            torch.testing.assert_close(state, ref_state)
+            obs, _, terminated, truncated, _ = env.step(int(action))
+            start = terminated or truncated
+            if start:
+                obs, _ = env.reset()
+    # episode_start resets the state: the same as starting from None
+    fresh, fresh_state = policy.predict(obs, None)
+    reset, reset_state = policy.predict(obs, state, episode_start=np.array([True]))
+    torch.testing.assert_close(fresh_state, reset_state)
+    # RLlib's single-action call: unbatched state in, (action, state_out) out
+    action, single_state = policy.compute_single_action(obs)
+    assert action == fresh and single_state["h"].shape == (8,)
+    torch.testing.assert_close(single_state["h"], fresh_state["h"][0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runners", [{}, {"num_env_runners": 2}], ids=["local-runner", "2-runner-processes"])
+def test_lstm_n_then_m_iterations_after_a_restore_equal_n_plus_m(runners, tmp_path):
+    from rlhydra import Algorithm
+    from tests.test_resume import comparable, weights
+
+    with lstm_ppo(**runners).build() as algo:
+        straight = [comparable(algo.train()) for _ in range(4)]
+        straight_weights = weights(algo)
+    with lstm_ppo(**runners).build() as algo:
+        first = [comparable(algo.train()) for _ in range(2)]
+        path = algo.save(str(tmp_path / "ckpt"))
+    with Algorithm.from_checkpoint(path) as algo:
+        rest = [comparable(algo.train()) for _ in range(2)]
+        resumed_weights = weights(algo)
+    assert first + rest == straight
+    for key in straight_weights:
+        assert torch.equal(resumed_weights[key], straight_weights[key]), key

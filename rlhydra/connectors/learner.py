@@ -69,7 +69,7 @@ class AddSequenceValuePredictions(Connector):
         device = next(self.module.parameters()).device
         replay = {C.OBS: seqs.gather_with_next(batch[C.OBS], batch[C.NEXT_OBS]),
                   C.STATE_IN: seqs.initial(batch[C.STATE_IN]), C.SEQ_MASK: seqs.mask(extra=1)}
-        values = self.module.forward_train(to_torch(replay, device))[C.VF_PREDS].float().cpu().numpy()
+        values = self.module.forward_train(tree.to_torch(replay, device))[C.VF_PREDS].float().cpu().numpy()
         batch[C.VF_PREDS], batch[C.NEXT_VF_PREDS] = seqs.scatter(values), seqs.scatter(values, offset=1)
         return batch
 
