@@ -317,7 +317,7 @@ def _problem(space: gym.Space, path: str, conv_filters: Optional[Sequence[Sequen
             return (f"{where} is a {height}x{width} image with {channels} channels (shape {tuple(space.shape)}, "
                     f"channels-{'first' if channels_first else 'last'}): too small for the conv filters {shown} "
                     f"(layer {i} would give {h}x{w}); set module.conv_filters to smaller kernels or strides, "
-                    f"e.g. {SMALL_FILTERS}")
+                    f"e.g. [[16, {min(height, width, 3)}, 1]]")
     return None
 
 
