@@ -2,9 +2,8 @@
 vector path unchanged by the catalog."""
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence, Tuple
-
 import re
+from typing import Any, Dict, Sequence, Tuple
 
 import gymnasium as gym
 import numpy as np
