@@ -115,7 +115,7 @@ class ReplayBuffer:
             C.TERMINATED: np.zeros(lead, dtype=bool),
             C.TRUNCATED: np.zeros(lead, dtype=bool),
         }
-        self.side_index = np.full(lead, -1, dtype=np.int64)
+        self.side_index = np.full(lead, -1, dtype=np.int32)
         side_capacity = min(2 * num_envs, self.capacity_per_env * num_envs)  # the newest row needs num_envs
         self.side = T.map_space_leaves(lambda shape, dtype: np.zeros((side_capacity,) + shape, dtype),
                                        observation_space)
@@ -242,15 +242,16 @@ class ReplayBuffer:
     def _next_obs(self, indices: np.ndarray) -> T.Tree:
         """The next observations of the steps at flat `indices`."""
         following = (indices + self.num_envs) % len(self._flat_side_index)
-        out = T.map_tree(lambda x: x[following], self._flat_obs)
+        out = T.map_tree(lambda x: x.take(following, axis=0), self._flat_obs)
         side = self._flat_side_index[indices]
-        on_side = side >= 0
-        if on_side.any():
+        if side.max() >= 0:
+            on_side = side >= 0
             at = side[on_side]
-            T.assign(out, on_side, T.map_tree(lambda x: x[at], self.side))
+            T.assign(out, on_side, T.map_tree(lambda x: x.take(at, axis=0), self.side))
         return out
 
     def _gather(self, indices: np.ndarray) -> dict[str, Any]:
+        # x.take(i, axis=0) gathers rows several times faster than x[i] for arrays of 2+ dims.
         flat = self._flat
         if self.n_step == 1:
             rewards = flat[C.REWARDS][indices]
@@ -260,8 +261,8 @@ class ReplayBuffer:
         else:
             rewards, terminated, discounts, last = self._n_step(indices)
         return {
-            C.OBS: T.map_tree(lambda x: x[indices], self._flat_obs),
-            C.ACTIONS: flat[C.ACTIONS][indices],
+            C.OBS: T.map_tree(lambda x: x.take(indices, axis=0), self._flat_obs),
+            C.ACTIONS: flat[C.ACTIONS].take(indices, axis=0),
             C.REWARDS: rewards,
             C.NEXT_OBS: self._next_obs(last),
             C.TERMINATED: terminated.astype(np.float32),
@@ -271,8 +272,7 @@ class ReplayBuffer:
 
     def _n_step(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(return, terminated, gamma**steps, flat index of the window's last step) of each window."""
-        flat, num_envs = self._flat, self.num_envs
-        rows, envs = np.divmod(indices, num_envs)
+        flat, size = self._flat, len(self._flat_side_index)
         rewards = flat[C.REWARDS][indices].astype(np.float64)
         terminated = flat[C.TERMINATED][indices]
         alive = ~(terminated | flat[C.TRUNCATED][indices])
@@ -281,13 +281,13 @@ class ReplayBuffer:
         for k in range(1, self.n_step):
             if not alive.any():
                 break
-            idx = ((rows + k) % self.capacity_per_env) * num_envs + envs
+            idx = (indices + k * self.num_envs) % size  # k rows later in the same env's column, wrapping
             rewards += np.where(alive, self.gamma**k * flat[C.REWARDS][idx], 0.0)
             steps += alive
             last = np.where(alive, idx, last)
             term = flat[C.TERMINATED][idx]
-            terminated = terminated | (alive & term)
-            alive = alive & ~(term | flat[C.TRUNCATED][idx])
+            terminated |= alive & term
+            alive &= ~(term | flat[C.TRUNCATED][idx])
         return rewards.astype(np.float32), terminated, (self.gamma**steps).astype(np.float32), last
 
     def sample(self, batch_size: int | None = None) -> dict[str, Any]:
@@ -297,8 +297,13 @@ class ReplayBuffer:
         indices, weights = self._sample_indices(batch_size or self.batch_size)
         batch = self._gather(indices)
         batch[C.WEIGHTS] = weights
-        device = self.device
-        return {k: T.map_tree(lambda x: torch.from_numpy(x).to(device), v) for k, v in batch.items()}
+        device = None if self.device.type == "cpu" else self.device
+        for key in (C.OBS, C.NEXT_OBS):
+            batch[key] = T.to_torch(batch[key], device)
+        for key, value in batch.items():
+            if isinstance(value, np.ndarray):
+                batch[key] = torch.from_numpy(value) if device is None else torch.from_numpy(value).to(device)
+        return batch
 
     def iterate(self, batch_size: int | None = None, num_batches: int | None = None) -> Iterator[dict[str, Any]]:
         """Yield `num_batches` sampled batches (forever when None), sampling lazily."""
