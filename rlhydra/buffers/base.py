@@ -244,7 +244,7 @@ class ReplayBuffer:
         following = (indices + self.num_envs) % len(self._flat_side_index)
         out = T.map_tree(lambda x: x.take(following, axis=0), self._flat_obs)
         side = self._flat_side_index[indices]
-        if side.max() >= 0:
+        if side.size and side.max() >= 0:
             on_side = side >= 0
             at = side[on_side]
             T.assign(out, on_side, T.map_tree(lambda x: x.take(at, axis=0), self.side))
