@@ -187,8 +187,10 @@ class ReplayBuffer:
         self.side_index[row, keep] = self._side_push(kept)
 
     # ---- add ---------------------------------------------------------------------------------------------------
-    def _column(self, rollout: dict[str, Any], key: str, store: np.ndarray, steps: int, first: int) -> np.ndarray:
-        data = as_numpy(rollout[key])
+    @staticmethod
+    def _column(data: Any, key: str, store: np.ndarray, steps: int, first: int) -> np.ndarray:
+        """Rollout column `data` checked against its store's shape, its steps from `first`, in the store's dtype."""
+        data = as_numpy(data)
         expected = (steps,) + store.shape[1:]
         if data.shape != expected:
             raise ValueError(f"rollout[{key!r}] has shape {data.shape}, expected {expected}")
@@ -205,10 +207,9 @@ class ReplayBuffer:
         kept = steps - first
 
         def read(key: str) -> T.Tree:
-            return T.map_tree(lambda store, data: self._column({key: data}, key, store, steps, first),
-                              self.obs, rollout[key])
+            return T.map_tree(lambda store, data: self._column(data, key, store, steps, first), self.obs, rollout[key])
         obs, next_obs = read(C.OBS), read(C.NEXT_OBS)
-        columns = {k: self._column(rollout, k, v, steps, first) for k, v in self.columns.items()}
+        columns = {k: self._column(rollout[k], k, v, steps, first) for k, v in self.columns.items()}
         rows = (self._pos + np.arange(first, steps)) % self.capacity_per_env
 
         if self._filled and kept < self.capacity_per_env:  # the previous newest row survives this add
