@@ -23,7 +23,6 @@ from rlhydra.models.actor_critic import ActorCriticModule
 from rlhydra.models.catalog import mask_logits
 from rlhydra.models.distributions import Categorical
 from rlhydra.models.mlp import flat_dim, mlp
-from tests.test_catalog import replay_buffer_stores_dicts
 
 N_ACTIONS = 4
 SPACE = gym.spaces.Dict({"obs": gym.spaces.Box(-1.0, 1.0, (3,)), "action_mask": gym.spaces.MultiBinary(N_ACTIONS)})
@@ -304,7 +303,6 @@ def test_ppo_learns_a_masked_env_without_an_illegal_action():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not replay_buffer_stores_dicts(), reason="the replay buffer does not store Dict observations yet")
 def test_dqn_learns_a_masked_env_without_an_illegal_action():
     config = (DQNConfig().environment("tests.test_action_masking:MaskedChoiceEnv")
               .training(train_batch_size=256, learning_starts=256, minibatch_size=32, train_freq=1, lr=1e-3,

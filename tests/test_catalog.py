@@ -14,7 +14,6 @@ from rlhydra import DQNConfig, PPOConfig, SACConfig, TD3Config
 from rlhydra.algorithms.dqn.module import DQNModule
 from rlhydra.algorithms.sac.module import SACModule
 from rlhydra.algorithms.td3.module import TD3Module
-from rlhydra.buffers import ReplayBuffer
 from rlhydra.config.schema import ConfigError
 from rlhydra.data import columns as C
 from rlhydra.models.actor_critic import ActorCriticModule
@@ -406,16 +405,6 @@ class DictPixelsEnv(gym.Env):
         return self._obs(), -float(np.abs(np.asarray(action) - 0.5).sum()), False, self.t >= 5, {}
 
 
-def replay_buffer_stores_dicts() -> bool:
-    """Whether the replay buffer takes Dict observations (the `buffers` branch of issue 14; then this goes)."""
-    try:
-        ReplayBuffer(8).setup(DictPixelsEnv().observation_space, Discrete(2), 1)
-    except NotImplementedError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not replay_buffer_stores_dicts(), reason="the replay buffer does not store Dict observations yet")
 @pytest.mark.parametrize("algorithm", ["dqn", "sac", "td3"])
 def test_off_policy_algorithms_train_on_dict_observations_with_images(algorithm):
     builder = {"dqn": DQNConfig, "sac": SACConfig, "td3": TD3Config}[algorithm]
