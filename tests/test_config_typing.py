@@ -77,7 +77,8 @@ def test_module_arguments_are_typed_by_the_constructor_in_the_python_door():
     assert "module.activation: must be one of tanh, relu, elu, silu, gelu; got 'foo'" in message
     assert "module.ortho_init: takes true or false" in message
     assert ("module.widht: not an argument of rlhydra.algorithms.ppo.module.PPOModule. "
-            "Valid: hidden_sizes, activation, log_std_init, ortho_init.") in message
+            "Valid: hidden_sizes, activation, log_std_init, ortho_init, conv_filters, conv_activation, "
+            "encoder, encoders.") in message
 
 
 def test_buffer_arguments_are_typed_and_the_ones_rlhydra_passes_are_refused():

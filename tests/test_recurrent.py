@@ -366,40 +366,19 @@ def test_lstm_n_then_m_iterations_after_a_restore_equal_n_plus_m(runners, tmp_pa
 
 
 # ---- learning: memory is what solves StatelessCartPole ----------------------------------------------------------
-class CueMemory(gym.Env):
-    """A cue bit shown on the first step only; `delay` blank steps later a query asks for it (reward 1 if the
-    action repeats it). A memoryless policy gets 0.5 on average, a recurrent one 1.0."""
-
-    def __init__(self, delay: int = 4) -> None:
-        self.observation_space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)  # (cue, is_query)
-        self.action_space = gym.spaces.Discrete(2)
-        self.delay, self.t, self.cue = delay, 0, 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t, self.cue = 0, int(self.np_random.integers(2))
-        return np.array([self.cue, 0.0], np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        if self.t > self.delay:
-            return np.zeros(2, np.float32), float(int(action) == self.cue), True, False, {}
-        return np.array([0.0, float(self.t == self.delay)], np.float32), 0.0, False, False, {}
-
-
 @pytest.mark.slow
 def test_the_default_ppo_module_with_use_lstm_learns_a_memory_env_given_by_its_class():
     from rlhydra.core.preflight import check_hydra_config
     from tests.conftest import compose_cfg
 
     config = check_hydra_config(compose_cfg([
-        "algorithm=ppo", "env.id=tests.test_recurrent:CueMemory", "module.use_lstm=true", "seed=0",
+        "algorithm=ppo", "env.id=tests.structured_envs:RecallEnv", "module.use_lstm=true", "seed=0",
         "algorithm.train_batch_size=512", "evaluation.interval=0", "logger=jsonl"]))
     with config.build() as algo:
         for _ in range(12):
             algo.train()
         returns = algo.evaluate()["eval/episode_return_mean"]
-    print(f"CueMemory, default PPO + use_lstm: eval {returns:.2f} after {algo.env_steps:,} env steps (required 1.0)")
+    print(f"RecallEnv, default PPO + use_lstm: eval {returns:.2f} after {algo.env_steps:,} env steps (required 1.0)")
     assert returns == 1.0
 def stateless_ppo(use_lstm: bool, budget: int):
     """rl-zoo's CartPoleNoVel-v1 RecurrentPPO settings (benchmarks/recurrent.py), stopping at eval return 400."""

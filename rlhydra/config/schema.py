@@ -404,8 +404,8 @@ def default_buffer() -> Dict[str, Any]:
 
 def default_module() -> Dict[str, Any]:
     """The `module` node of conf/module/mlp.yaml: nulls mean 'the algorithm's default'."""
-    return {"_target_": None, "hidden_sizes": None, "activation": None, "use_lstm": False, "lstm_cell_size": None,
-            "max_seq_len": None}
+    return {"_target_": None, "hidden_sizes": None, "activation": None, "conv_filters": None, "conv_activation": None,
+            "encoder": None, "encoders": None, "use_lstm": False, "lstm_cell_size": None, "max_seq_len": None}
 
 
 def iter_sections(obj: Any, prefix: str = "") -> Iterator[Tuple[str, Section]]:
