@@ -296,6 +296,29 @@ def test_a2c_takes_use_lstm_too():
     assert np.isfinite(result["learner/policy_loss"]) and "eval/episode_return_mean" in result
 
 
+@pytest.mark.parametrize("env_id", ["tests.structured_envs:DictImageEnv", "tests.structured_envs:MaskedChoiceEnv"])
+def test_observation_trees_and_action_masks_travel_through_the_sequences(env_id):
+    from rlhydra import PPOConfig
+    from tests.structured_envs import MaskedChoiceEnv
+
+    before = MaskedChoiceEnv.illegal_actions
+    with (PPOConfig().environment(env_id).training(train_batch_size=64, minibatch_size=32, num_epochs=1)
+          .rl_module(model_config={"use_lstm": True, "lstm_cell_size": 8, "max_seq_len": 4})
+          .env_runners(num_envs_per_env_runner=2).evaluation(interval=1, episodes=2).debugging(seed=0).build()) as algo:
+        batch = algo.learner_batch(algo.sample(algo.rollout_length))
+        result = algo.train()
+    obs = batch[C.OBS]
+    assert isinstance(obs, dict) and all(leaf.shape[:2] == batch[C.SEQ_MASK].shape for leaf in _leaves(obs))
+    assert np.isfinite(result["learner/policy_loss"])
+    assert MaskedChoiceEnv.illegal_actions == before  # the mask reaches the LSTM module's logits
+
+
+def _leaves(obs):
+    from rlhydra.data.tree import leaves
+
+    return leaves(obs)
+
+
 @pytest.mark.parametrize("name", ["dqn", "sac", "td3"])
 def test_use_lstm_on_an_algorithm_without_a_recurrent_module_is_refused_by_name(name):
     from rlhydra import ConfigError

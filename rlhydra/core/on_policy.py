@@ -107,7 +107,7 @@ class OnPolicyLearner(Learner):
             return out, mb
         mask = mb[C.SEQ_MASK]
         return ({k: v[mask] for k, v in out.items() if isinstance(v, torch.Tensor)},
-                {k: v[mask] for k, v in mb.items() if k not in SEQUENCE_COLUMNS})
+                {k: tree.index(v, mask) for k, v in mb.items() if k not in SEQUENCE_COLUMNS})
 
     def update(self, batch: Dict[str, torch.Tensor], progress: float) -> Dict[str, float]:
         hp = self.config.algorithm
