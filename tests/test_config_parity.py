@@ -47,6 +47,7 @@ CONNECTOR_SUPPLIED = {  # (class, argument): what rlhydra gives it when it build
     ("UnsquashActions", "action_space"): "the env's action space (for modules whose actions are tanh-squashed)",
     ("SampleActions", "dist_cls"): "the module's action_dist_cls()",
     ("AddValuePredictions", "module"): "the learner's module",
+    ("AddSequenceValuePredictions", "module"): "the learner's module (a stateful one)",
     ("ToDevice", "device"): "the learner's device (learner.accelerator)",
     ("ConnectorPipeline", "connectors"): "the connectors of a pipeline: name them in env_runners.*_connectors",
 }
