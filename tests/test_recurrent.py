@@ -358,14 +358,18 @@ def test_predict_carries_the_state_and_from_checkpoint_acts_as_the_algorithm(tmp
             start = terminated or truncated
             if start:
                 obs, _ = env.reset()
+        algo_action, algo_state = algo.compute_single_action(obs)
     # episode_start resets the state: the same as starting from None
     fresh, fresh_state = policy.predict(obs, None)
     reset, reset_state = policy.predict(obs, state, episode_start=np.array([True]))
     torch.testing.assert_close(fresh_state, reset_state)
     # RLlib's single-action call: unbatched state in, (action, state_out) out
     action, single_state = policy.compute_single_action(obs)
-    assert action == fresh and single_state["h"].shape == (8,)
+    assert action == fresh == algo_action and single_state["h"].shape == (8,)
     torch.testing.assert_close(single_state["h"], fresh_state["h"][0])
+    torch.testing.assert_close(algo_state, single_state)
+    action, next_state = policy.compute_single_action(obs, single_state)  # the state given is used
+    assert not torch.equal(next_state["h"], single_state["h"])
 
 
 @pytest.mark.slow

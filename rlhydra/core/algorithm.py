@@ -13,9 +13,10 @@ import time
 import traceback
 import warnings
 from collections import deque
-from typing import Any, Deque, Dict, Iterable, List, Optional, Tuple, Type, Union
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Type, Union
 
 import numpy as np
+import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.registry import get_algorithm_spec
@@ -27,6 +28,7 @@ from rlhydra.core.interrupt import StopSignals, TrainingInterrupted
 from rlhydra.core.learner import Learner
 from rlhydra.core.preflight import space_problems, validate
 from rlhydra.core.torch_settings import TorchSettings
+from rlhydra.data import tree
 from rlhydra.data.checkpoint import check_spaces, load_checkpoint, read_metadata, save_checkpoint
 from rlhydra.data.result import Result
 from rlhydra.data.rng import rng_state, seed_everything, set_rng_state
@@ -214,7 +216,7 @@ class Algorithm:
         if video_path is None and ev.video and self.video_dir:
             video_path = os.path.join(self.video_dir, f"eval_iter_{self.iteration:06d}.{ev.video_format}")
         if video_path:
-            frames, _ = record_episode(self.config.env, self.compute_actions, seed)
+            frames, _ = record_episode(self.config.env, self._episode_policy(), seed)
             result["eval/video"] = write_video(frames, video_path, ev.video_fps)
         return result
 
@@ -255,15 +257,32 @@ class Algorithm:
               f"{what.splitlines()[0]}. Traceback: {logged}", flush=True)
         return {EVAL_FAILED_ROUNDS: self.eval_failed_rounds, "eval/num_restarts": self.eval_num_restarts}
 
-    def compute_actions(self, observations: Any) -> np.ndarray:
+    def compute_actions(self, observations: Any, state: Any = None, episode_start: Any = None) -> Any:
         """Env actions for raw env observations, as evaluation acts (greedy unless `evaluation.deterministic=false`),
         through the env runners' connectors and their current state. A batch gives a batch of actions; one
-        observation (shaped as the env's observation space) gives one action."""
-        return self._actions(observations, explore=not self.config.evaluation.deterministic)
+        observation (shaped as the env's observation space) gives one action. A stateful module (module.use_lstm)
+        returns `(actions, state_out)` from `state` (None: initial), reset where `episode_start` is true."""
+        return self._actions(observations, not self.config.evaluation.deterministic, state, episode_start)
 
-    def compute_single_action(self, observation: Any) -> Any:
-        """RLlib's call: the env action for one raw observation, as `compute_actions` acts."""
-        return self.compute_actions(observation)
+    def compute_single_action(self, observation: Any, state: Any = None) -> Any:
+        """RLlib's call: the env action for one raw observation, as `compute_actions` acts; a stateful module takes
+        and returns its unbatched state: `(action, state_out)`."""
+        if not self.learner.raw_module.is_stateful():
+            return self.compute_actions(observation)
+        batched = None if state is None else tree.map_tree(lambda x: torch.as_tensor(x).unsqueeze(0), state)
+        actions, state_out = self.compute_actions(np.expand_dims(np.asarray(observation), 0), batched)
+        return actions[0], tree.map_tree(lambda x: x[0], state_out)
+
+    def _episode_policy(self) -> Callable[[Any], Any]:
+        """`compute_actions` for one episode (a video's), carrying a stateful module's state from step to step."""
+        if not self.learner.raw_module.is_stateful():
+            return self.compute_actions
+        carried: List[Any] = [None]
+
+        def act(observations: Any) -> Any:
+            actions, carried[0] = self.compute_actions(observations, carried[0])
+            return actions
+        return act
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> Tuple[Any, Any]:
