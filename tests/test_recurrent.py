@@ -372,6 +372,28 @@ def test_predict_carries_the_state_and_from_checkpoint_acts_as_the_algorithm(tmp
     assert not torch.equal(next_state["h"], single_state["h"])
 
 
+def test_an_evaluation_video_carries_the_state_through_its_episode():
+    from rlhydra.env.video import record_episode
+
+    with lstm_ppo().build() as algo:
+        policy = algo._episode_policy()
+        frames, _ = record_episode(algo.config.env, policy, seed=0, max_frames=12)
+        env = StatelessCartPole()
+        obs, _ = env.reset(seed=0)
+        state, expected = None, []
+        for _ in range(len(frames) - 1):  # the same episode, acted step by step with the state carried by hand
+            action, state = algo.compute_actions(obs[None], state)
+            expected.append(int(action[0]))
+            obs, *_ = env.step(int(action[0]))
+        replay = algo._episode_policy()
+        obs, _ = env.reset(seed=0)
+        got = []
+        for _ in expected:
+            got.append(int(replay(obs[None])[0]))
+            obs, *_ = env.step(got[-1])
+    assert len(frames) > 1 and got == expected
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("runners", [{}, {"num_env_runners": 2}], ids=["local-runner", "2-runner-processes"])
 def test_lstm_n_then_m_iterations_after_a_restore_equal_n_plus_m(runners, tmp_path):
