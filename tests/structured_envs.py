@@ -151,4 +151,5 @@ class MaskedChoiceEnv(gym.Env):
         if not self.mask[action]:
             MaskedChoiceEnv.illegal_actions += 1
             return self._draw(), -1.0, True, False, {}
-        return self._draw(), float(action == self.target), False, self.t >= self.length, {}
+        reward = float(action == self.target)
+        return self._draw(), reward, False, self.t >= self.length, {}

@@ -115,9 +115,9 @@ def test_sac_names_its_own_algorithm_and_help_command():
     (["module._target_=rlhydra.buffers.ReplayBuffer"],
      "module._target_=rlhydra.buffers.ReplayBuffer: is not a rlhydra.models.rl_module.RLModule subclass"),
     (["env_runners.env_to_module_connectors=[{_target_: rlhydra.connectors.env_to_module.NormalizeObservations, "
-      "dimm: 4}]"], "env_runners.env_to_module_connectors[0].dimm: not an argument of "
+      "shap: 4}]"], "env_runners.env_to_module_connectors[0].shap: not an argument of "
                     "rlhydra.connectors.env_to_module.NormalizeObservations; did you mean "
-                    "env_runners.env_to_module_connectors[0].dim?"),
+                    "env_runners.env_to_module_connectors[0].shape?"),
 ])
 def test_buffer_module_and_connector_nodes_are_checked_against_their_class(overrides, message):
     assert message in refused(*overrides)
