@@ -143,9 +143,10 @@ class OnPolicyLearner(Learner):
         metrics = {f"learner/{name}": v for name, v in zip(self.stat_names, values)}
         metrics["learner/lr"] = lr
         metrics.update({f"learner/{name}": v for name, v in scheduled.items()})
-        valid = batch[C.SEQ_MASK] if sequences else slice(None)
-        metrics["learner/explained_variance"] = explained_variance(batch[C.VF_PREDS][valid],
-                                                                   batch[C.VALUE_TARGETS][valid])
+        preds, targets = batch[C.VF_PREDS], batch[C.VALUE_TARGETS]
+        if sequences:
+            preds, targets = preds[batch[C.SEQ_MASK]], targets[batch[C.SEQ_MASK]]
+        metrics["learner/explained_variance"] = explained_variance(preds, targets)
         return metrics
 
 
