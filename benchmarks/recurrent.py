@@ -5,7 +5,7 @@ baseline.
 Measures training throughput (env steps/s, no evaluation) and wall time from process start to the first evaluation
 with mean return >= the threshold; prints a markdown table and writes it to --out.
 
-    python benchmarks/recurrent.py                 # full run, ~10 min on 2 cores
+    python benchmarks/recurrent.py                 # full run, ~10 min on 2 idle cores
     python benchmarks/recurrent.py --quick         # smoke run, ~1 min
     python benchmarks/recurrent.py --seeds 0 1     # time-to-400 over two seeds
 
@@ -60,11 +60,12 @@ def child_rlhydra(steps: int, seed: int, lstm: bool, threshold: Optional[float])
         .build()
     )
     evals = _Evals()
-    learn_start = time.perf_counter()
+    learn_start, cpu = time.perf_counter(), time.process_time()
     algo.learn(loggers=[evals])
-    learned = time.perf_counter()
+    learned, cpu = time.perf_counter(), time.process_time() - cpu
     algo.stop()
-    emit({"learn_s": learned - learn_start, "env_steps": algo.env_steps, "wall_in_child_s": learned - start,
+    emit({"learn_s": learned - learn_start, "learn_cpu_s": cpu, "env_steps": algo.env_steps,
+          "wall_in_child_s": learned - start,
           "evals": evals.rows, "best_eval_return": max((r for _, r in evals.rows), default=None)})
 
 
@@ -105,10 +106,11 @@ def child_sb3(steps: int, seed: int, threshold: Optional[float]) -> None:
             eval_env, n_eval_episodes=EVAL_EPISODES, eval_freq=EVAL_EVERY // NUM_ENVS, deterministic=True,
             callback_on_new_best=StopTrainingOnRewardThreshold(reward_threshold=threshold, verbose=0), verbose=0,
         )
-    learn_start = time.perf_counter()
+    learn_start, cpu = time.perf_counter(), time.process_time()
     model.learn(total_timesteps=steps, callback=callback)
-    learned = time.perf_counter()
-    emit({"learn_s": learned - learn_start, "env_steps": int(model.num_timesteps), "wall_in_child_s": learned - start,
+    learned, cpu = time.perf_counter(), time.process_time() - cpu
+    emit({"learn_s": learned - learn_start, "learn_cpu_s": cpu, "env_steps": int(model.num_timesteps),
+          "wall_in_child_s": learned - start,
           "best_eval_return": None if callback is None else float(callback.best_mean_reward)})
 
 
@@ -134,7 +136,7 @@ def measure(args: argparse.Namespace) -> Dict[str, Any]:
             run = run_child(child_command(SCRIPT, kind, steps=args.budget, seed=seed, threshold=args.threshold,
                                           stop=True, **extra))
             best = run.result["best_eval_return"]
-            row[name] = {"wall_s": run.wall_s, "env_steps": run.result["env_steps"],
+            row[name] = {"wall_s": run.wall_s, "env_steps": run.result["env_steps"], "cpu_s": run.result["learn_cpu_s"],
                          "reached": best is not None and best >= args.threshold, "best": best}
         out["ttr"].append(row)
         log(f"[bench] MLP baseline, seed {seed}: rlhydra, {args.budget:,} env steps")
@@ -155,7 +157,8 @@ def report(args: argparse.Namespace, m: Dict[str, Any], total_s: float, load_md:
         return f"{side['env_steps']:,}" + ("" if side["reached"] else f" (not reached; best {side['best']:.0f})")
 
     ttr_rows = [[r["seed"], f"{r['rlhydra']['wall_s']:.1f}", reached(r["rlhydra"]), f"{r['sb3']['wall_s']:.1f}",
-                 reached(r["sb3"]), f"{r['rlhydra']['wall_s'] / r['sb3']['wall_s']:.2f}x"] for r in m["ttr"]]
+                 reached(r["sb3"]), f"{r['rlhydra']['wall_s'] / r['sb3']['wall_s']:.2f}x",
+                 f"{r['rlhydra']['cpu_s']:.1f} / {r['sb3']['cpu_s']:.1f}"] for r in m["ttr"]]
     mlp_rows = [[r["seed"], f"{r['best']:.1f}", f"{r['env_steps']:,}"] for r in m["mlp"]]
     return "\n".join([
         "# LSTM PPO on StatelessCartPole: rlhydra vs sb3-contrib RecurrentPPO (rl-zoo CartPoleNoVel-v1 settings)",
@@ -164,12 +167,19 @@ def report(args: argparse.Namespace, m: Dict[str, Any], total_s: float, load_md:
         *machine_lines(),
         load_md,
         f"- benchmark run took {total_s:.0f} s{quick}",
+        f"- CPU share of the timed throughput runs (process time / wall time): rlhydra "
+        f"{rl['learn_cpu_s'] / rl['learn_s']:.0%}, sb3-contrib {sb['learn_cpu_s'] / sb['learn_s']:.0%}"
+        + (" - **below ~95%: other processes took CPU time, wall figures are noisy**"
+           if min(rl['learn_cpu_s'] / rl['learn_s'], sb['learn_cpu_s'] / sb['learn_s']) < 0.95 else ""),
         "",
         f"## Throughput (8 envs, {args.steps:,} env steps, no evaluation, 1 torch thread)",
         "",
         md_table(["measurement", "rlhydra", "sb3-contrib", "rlhydra / sb3-contrib"], [
             ["LSTM PPO training (env steps/s)", f"{rl['steps_per_s']:,.0f}", f"{sb['steps_per_s']:,.0f}",
              f"**{rl['steps_per_s'] / sb['steps_per_s']:.2f}x**"],
+            ["LSTM PPO training per CPU-second of `learn()` (env steps/s; less sensitive to other load)",
+             f"{rl['env_steps'] / rl['learn_cpu_s']:,.0f}", f"{sb['env_steps'] / sb['learn_cpu_s']:,.0f}",
+             f"{(rl['env_steps'] / rl['learn_cpu_s']) / (sb['env_steps'] / sb['learn_cpu_s']):.2f}x"],
             [f"learn() time for {rl['env_steps']:,} / {sb['env_steps']:,} env steps (s)", f"{rl['learn_s']:.1f}",
              f"{sb['learn_s']:.1f}", f"{rl['learn_s'] / sb['learn_s']:.2f}x"],
         ]),
@@ -177,7 +187,7 @@ def report(args: argparse.Namespace, m: Dict[str, Any], total_s: float, load_md:
         f"## Wall time from process start to eval return >= {thr} (budget {args.budget:,} env steps)",
         "",
         md_table(["seed", "rlhydra wall (s)", "rlhydra env steps", "sb3-contrib wall (s)", "sb3-contrib env steps",
-                  "rlhydra / sb3-contrib wall"], ttr_rows),
+                  "rlhydra / sb3-contrib wall", "CPU s of learn(): rlhydra / sb3-contrib"], ttr_rows),
         "",
         "## Memoryless baseline: rlhydra MLP PPO, same settings and budget (best evaluation)",
         "",
