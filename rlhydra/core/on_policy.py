@@ -44,7 +44,8 @@ class OnPolicyAlgorithm(Algorithm):
 
     def build_learner_connector(self) -> ConnectorPipeline:
         """Rollout -> learner batch: V(obs) and V(next obs), GAE with the config's gamma and gae_lambda, [T, N] ->
-        [T * N], tensors on the learner's device."""
+        [T * N] (a stateful module's: [S, max_seq_len] sequences with their masks and start states), tensors on the
+        learner's device."""
         hp = self.config.algorithm
         module = self.learner.raw_module
         if module.is_stateful():  # [T, N] -> sequences of at most max_seq_len steps instead of [T * N]
@@ -120,7 +121,7 @@ class OnPolicyLearner(Learner):
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        size = batch[C.ACTIONS].shape[0]  # steps, or sequences of max_seq_len steps (minibatch_size counts steps)
+        size = batch[C.ADVANTAGES].shape[0]  # steps, or sequences of max_seq_len steps (minibatch_size counts steps)
         steps_per_row = batch[C.SEQ_MASK].shape[1] if sequences else 1
         mb = size if hp.minibatch_size is None else min(
             max(1, hp.minibatch_size // (self.fabric.world_size * steps_per_row)), size)
