@@ -121,10 +121,14 @@ class OnPolicyLearner(Learner):
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        size = batch[C.ADVANTAGES].shape[0]  # steps, or sequences of max_seq_len steps (minibatch_size counts steps)
-        steps_per_row = batch[C.SEQ_MASK].shape[1] if sequences else 1
-        mb = size if hp.minibatch_size is None else min(
-            max(1, hp.minibatch_size // (self.fabric.world_size * steps_per_row)), size)
+        size = batch[C.ADVANTAGES].shape[0]  # steps, or sequences
+        if hp.minibatch_size is None:
+            mb = size
+        elif sequences:  # minibatch_size counts real steps: as many sequences as hold that many on average
+            per_sequence = float(batch[C.SEQ_MASK].sum()) / size
+            mb = min(max(1, round(hp.minibatch_size / (self.fabric.world_size * per_sequence))), size)
+        else:
+            mb = min(max(1, hp.minibatch_size // self.fabric.world_size), size)
         stats = torch.zeros(len(self.stat_names), device=self.device)
         steps = 0
         for _ in range(hp.num_epochs):
