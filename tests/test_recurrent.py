@@ -285,6 +285,24 @@ def test_losses_average_over_real_steps_only_whatever_the_padding_holds():
     torch.testing.assert_close(noisy_stats, stats)
 
 
+@pytest.mark.parametrize("minibatch_size, per_epoch", [(64, 2), (32, 4)])
+def test_minibatch_size_counts_real_steps_when_the_batch_is_sequences(minibatch_size, per_epoch):
+    with lstm_ppo().training(minibatch_size=minibatch_size).build() as algo:  # 128 steps, 2 epochs, sequences <= 5
+        batch = algo.learner_batch(algo.sample(algo.rollout_length))
+        real_steps = []
+        loss = algo.learner.loss
+
+        def recording_loss(mb, *args):
+            real_steps.append(int(mb[C.SEQ_MASK].sum()))
+            return loss(mb, *args)
+
+        algo.learner.loss = recording_loss
+        algo.learner.update(batch, 0.0)
+    assert int(batch[C.SEQ_MASK].sum()) == 128 and batch[C.SEQ_MASK].shape[0] > 128 // 5  # some cut short
+    # as many minibatches as the flat batch would have: 128 / minibatch_size, each epoch covering all 128 steps
+    assert len(real_steps) == 2 * per_epoch and sum(real_steps[:per_epoch]) == 128
+
+
 def test_a2c_takes_use_lstm_too():
     from rlhydra import A2CConfig
 
