@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlhydra.data import columns as C
+from rlhydra.data import tree
 from rlhydra.data.sequences import cut_sequences
 from rlhydra.env.stateless_cartpole import StatelessCartPole
 from rlhydra.models.recurrent import RecurrentActorCriticModule
@@ -121,7 +122,12 @@ def lstm_module(cell: int = 8, action_space: gym.Space = gym.spaces.Discrete(3))
 
 
 def random_state(batch: int, cell: int) -> dict:
-    return {"h": torch.randn(batch, cell), "c": torch.randn(batch, cell)}
+    return {name: {"h": torch.randn(batch, cell), "c": torch.randn(batch, cell)} for name in ("actor", "critic")}
+
+
+def state_leaves(state) -> dict:
+    """{"actor/h": leaf, ...}: a state tree's leaves by path."""
+    return tree.to_dict(state)
 
 
 @pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,), np.float32)],
@@ -137,7 +143,7 @@ def test_train_forward_over_padded_sequences_equals_step_by_step_inference(actio
         train = module.forward_train({C.OBS: padded, C.STATE_IN: state, C.SEQ_MASK: mask})
         step_state = state
         for t in range(steps):
-            out = module.forward_inference({C.OBS: obs[:, t], C.STATE_IN: step_state})
+            out = module.forward_exploration({C.OBS: obs[:, t], C.STATE_IN: step_state})
             values = module.compute_values(obs[:, t], step_state)
             for b in range(batch):
                 if t < lengths[b]:
@@ -162,13 +168,21 @@ def test_padding_never_changes_the_real_steps_outputs():
 def test_the_initial_state_is_zeros_and_the_output_depends_on_the_state_in():
     module = lstm_module()
     initial = module.get_initial_state()
-    assert set(initial) == {"h", "c"} and all(v.shape == (8,) and not v.any() for v in initial.values())
+    leaves = state_leaves(initial)
+    assert set(leaves) == {"actor/h", "actor/c", "critic/h", "critic/c"}
+    assert all(v.shape == (8,) and not v.any() for v in leaves.values())
     obs = torch.randn(2, 4)
     with torch.no_grad():
-        from_zero = module.forward_inference({C.OBS: obs, C.STATE_IN: {k: v.expand(2, -1) for k, v in initial.items()}})
-        from_other = module.forward_inference({C.OBS: obs, C.STATE_IN: random_state(2, 8)})
+        from_zero = module.forward_exploration({C.OBS: obs, C.STATE_IN: tree.map_tree(lambda v: v.expand(2, -1),
+                                                                                      initial)})
+        other = random_state(2, 8)
+        from_other = module.forward_exploration({C.OBS: obs, C.STATE_IN: other})
+        greedy = module.forward_inference({C.OBS: obs, C.STATE_IN: other})
     assert not torch.allclose(from_zero[C.ACTION_DIST_INPUTS], from_other[C.ACTION_DIST_INPUTS])
-    assert from_zero[C.STATE_OUT]["h"].shape == (2, 8) and from_zero[C.STATE_OUT]["h"].any()
+    assert all(v.shape == (2, 8) and v.any() for v in state_leaves(from_zero[C.STATE_OUT]).values())
+    # acting greedily needs no critic: its state passes through unchanged
+    torch.testing.assert_close(greedy[C.STATE_OUT]["critic"], other["critic"])
+    torch.testing.assert_close(greedy[C.STATE_OUT]["actor"], from_other[C.STATE_OUT]["actor"])
 
 
 # ---- env/stateless_cartpole.py -------------------------------------------------------------------------------
@@ -217,22 +231,24 @@ def test_the_runner_stores_each_steps_start_state_and_resets_it_where_an_episode
         state, done = rollout[C.STATE_IN], rollout[C.TERMINATED] | rollout[C.TRUNCATED]
         assert done.any()
         with torch.no_grad():
-            out = module.forward_inference({C.OBS: torch.from_numpy(rollout[C.OBS].reshape(-1, 2)),
-                                            C.STATE_IN: {k: torch.from_numpy(v.reshape(-1, 8)) for k, v in state.items()}})
-        state_out = {k: v.reshape(40, 4, 8).numpy() for k, v in out[C.STATE_OUT].items()}
+            out = module.forward_exploration({
+                C.OBS: torch.from_numpy(rollout[C.OBS].reshape(-1, 2)),
+                C.STATE_IN: tree.map_tree(lambda v: torch.from_numpy(v.reshape(-1, 8)), state)})
+        state_out = state_leaves(tree.map_tree(lambda v: v.reshape(40, 4, 8).numpy(), out[C.STATE_OUT]))
+        state = state_leaves(state)
+        assert set(state) == {"actor/h", "actor/c", "critic/h", "critic/c"}
         for t in range(1, 40):
             for n in range(4):
-                for key in ("h", "c"):
+                for key in state:
                     if done[t - 1, n]:
                         assert not state[key][t, n].any(), (t, n)  # a new episode starts from the initial state
                     else:
                         np.testing.assert_allclose(state[key][t, n], state_out[key][t - 1, n], rtol=1e-5, atol=1e-6)
         if previous_last is None:
-            assert not state["h"][0].any()  # the first episode of the run starts from the initial state
+            assert not state["actor/h"][0].any()  # the first episode of the run starts from the initial state
         else:
-            prev_state = previous_last[C.STATE_IN]
             prev_done = previous_last[C.TERMINATED][-1] | previous_last[C.TRUNCATED][-1]
-            assert (state["h"][0][prev_done] == 0).all() and state["h"][0][~prev_done].any()
+            assert (state["actor/h"][0][prev_done] == 0).all() and state["actor/h"][0][~prev_done].any()
 
 
 def test_sequence_values_equal_a_step_by_step_replay_including_the_bootstrap_after_a_truncation():
@@ -247,19 +263,17 @@ def test_sequence_values_equal_a_step_by_step_replay_including_the_bootstrap_aft
     continues = ~(terminated | truncated)[:-1]
     next_obs[:-1][continues] = obs[1:][continues]  # as a runner's: the next step's obs unless the episode ended
     # the states a runner stores: its carried state, the initial one after an episode end
-    states = {"h": np.zeros((num_t, num_envs, 8), np.float32), "c": np.zeros((num_t, num_envs, 8), np.float32)}
-    after = {"h": np.zeros((num_t, num_envs, 8), np.float32), "c": np.zeros((num_t, num_envs, 8), np.float32)}
     state = random_state(num_envs, 8)
+    states = tree.map_tree(lambda v: np.zeros((num_t, *v.shape), np.float32), state)
     expected_v, expected_next = np.zeros((num_t, num_envs)), np.zeros((num_t, num_envs))
     with torch.no_grad():
         for t in range(num_t):
-            for k in state:
-                states[k][t] = state[k].numpy()
+            tree.assign(states, t, tree.to_numpy(state))
             expected_v[t] = module.compute_values(torch.from_numpy(obs[t]), state).numpy()
-            out = module.forward_inference({C.OBS: torch.from_numpy(obs[t]), C.STATE_IN: state})
+            out = module.forward_exploration({C.OBS: torch.from_numpy(obs[t]), C.STATE_IN: state})
             expected_next[t] = module.compute_values(torch.from_numpy(next_obs[t]), out[C.STATE_OUT]).numpy()
             done = torch.from_numpy(terminated[t] | truncated[t])
-            state = {k: torch.where(done[:, None], torch.zeros_like(v), v) for k, v in out[C.STATE_OUT].items()}
+            state = tree.map_tree(lambda v: torch.where(done[:, None], torch.zeros_like(v), v), out[C.STATE_OUT])
     batch = {C.OBS: obs, C.NEXT_OBS: next_obs, C.TERMINATED: terminated, C.TRUNCATED: truncated, C.STATE_IN: states}
     batch = AddSequenceValuePredictions(module, max_seq_len=3)(batch)
     np.testing.assert_allclose(batch[C.VF_PREDS], expected_v, rtol=1e-5, atol=1e-5)
@@ -383,11 +397,11 @@ def test_predict_carries_the_state_and_from_checkpoint_acts_as_the_algorithm(tmp
     torch.testing.assert_close(fresh_state, reset_state)
     # RLlib's single-action call: unbatched state in, (action, state_out) out
     action, single_state = policy.compute_single_action(obs)
-    assert action == fresh == algo_action and single_state["h"].shape == (8,)
-    torch.testing.assert_close(single_state["h"], fresh_state["h"][0])
+    assert action == fresh == algo_action and single_state["actor"]["h"].shape == (8,)
+    torch.testing.assert_close(single_state, tree.map_tree(lambda v: v[0], fresh_state))
     torch.testing.assert_close(algo_state, single_state)
     action, next_state = policy.compute_single_action(obs, single_state)  # the state given is used
-    assert not torch.equal(next_state["h"], single_state["h"])
+    assert not torch.equal(next_state["actor"]["h"], single_state["actor"]["h"])
 
 
 def test_an_evaluation_video_carries_the_state_through_its_episode():

@@ -126,7 +126,7 @@ class OnPolicyLearner(Learner):
             mb = size
         elif sequences:  # minibatch_size counts real steps: as many sequences as hold that many on average
             per_sequence = float(batch[C.SEQ_MASK].sum()) / size
-            mb = min(max(1, round(hp.minibatch_size / (self.fabric.world_size * per_sequence))), size)
+            mb = min(max(1, math.ceil(hp.minibatch_size / (self.fabric.world_size * per_sequence) - 1e-9)), size)
         else:
             mb = min(max(1, hp.minibatch_size // self.fabric.world_size), size)
         stats = torch.zeros(len(self.stat_names), device=self.device)

@@ -1,12 +1,16 @@
 """The recurrent actor-critic RLModule of PPO and A2C (`module.use_lstm=true`): the catalog's encoder of the
-observation space (models/catalog.py) -> one LSTM -> pi / vf heads; action masking as the actor-critic's.
+observation space (models/catalog.py) -> an actor LSTM -> pi head, and a critic LSTM -> vf head; action masking as
+the actor-critic's.
 
-One LSTM feeds both heads, as RLlib's `use_lstm` wraps its default model. Stable-Baselines3's RecurrentPPO runs a
-second LSTM for the critic by default; one shared LSTM halves the recurrent compute (the costly part on a CPU)
-and leaves one state per env to carry, store and checkpoint.
+Separate actor and critic LSTMs, as Stable-Baselines3's RecurrentPPO has by default (RLlib's `use_lstm` shares
+one): with one shared LSTM the value loss's gradient, tens of times the policy's early on, dominates the global
+grad-norm clip and the policy barely moves (StatelessCartPole seed 1 never left the uniform policy in 100k env
+steps, rl-zoo's settings). The encoder is shared (it has no weights for vector observations).
 
-State API (RLlib's): `get_initial_state()` is a dict of [cell] tensors; the acting passes take `STATE_IN` (each
-leaf [B, cell]) with the observations [B, ...] and return `STATE_OUT`; `forward_train` takes [B, T, ...]
+State API (RLlib's): `get_initial_state()` is a tree of [cell] tensors ({"actor": {h, c}, "critic": {h, c}}); the
+acting passes take `STATE_IN` (each leaf [B, cell]) with the observations [B, ...] and return `STATE_OUT`
+(`forward_inference`, which acts without the critic, passes the critic's state through); `forward_train` takes
+[B, T, ...]
 sequences that start from `STATE_IN` (zero-padded after their last step, see data/sequences.py) and returns
 [B, T] outputs: padding follows the real steps, so it never changes them; the losses mask it out.
 """
@@ -52,7 +56,8 @@ class RecurrentActorCriticModule(TorchRLModule, ValueFunctionAPI):
         self.lstm_cell_size, self.max_seq_len = int(lstm_cell_size), int(max_seq_len)
         self.encoder = build_encoder(observation_space, conv_filters=conv_filters, conv_activation=conv_activation,
                                      encoder=encoder, encoders=encoders, ortho_init=ortho_init)
-        self.lstm = nn.LSTM(self.encoder.out_dim, self.lstm_cell_size, batch_first=True)
+        self.actor_lstm = nn.LSTM(self.encoder.out_dim, self.lstm_cell_size, batch_first=True)
+        self.critic_lstm = nn.LSTM(self.encoder.out_dim, self.lstm_cell_size, batch_first=True)
         self.discrete = isinstance(action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete))
         out_dim = action_head_dim(action_space)
         self.pi = mlp(self.lstm_cell_size, hidden_sizes, out_dim, activation, out_gain=0.01, ortho_init=ortho_init)
@@ -63,18 +68,21 @@ class RecurrentActorCriticModule(TorchRLModule, ValueFunctionAPI):
         return True
 
     def get_initial_state(self) -> State:
-        """The state an episode starts from: zeros, one [cell] tensor per LSTM state."""
-        zeros = torch.zeros(self.lstm_cell_size)
-        return {"h": zeros, "c": zeros.clone()}
+        """The state an episode starts from: zeros, a [cell] tensor per state of each LSTM."""
+        return {name: {"h": torch.zeros(self.lstm_cell_size), "c": torch.zeros(self.lstm_cell_size)}
+                for name in ("actor", "critic")}
 
-    def _features(self, obs: Any, state: State) -> Tuple[Tensor, Optional[Tensor], State]:
-        """[B, T, ...] observation trees from `state` -> LSTM outputs [B, T, cell], the action mask [B, T, n] (or
-        None) and the state after step T."""
+    def _encode(self, obs: Any) -> Tuple[Tensor, Optional[Tensor]]:
+        """[B, T, ...] observation trees -> encoded [B, T, features] and the action mask [B, T, n] (or None)."""
         obs, mask = split_action_mask(obs)
         batch, steps = tree.first_leaf(obs).shape[:2]
-        encoded = self.encoder(tree.reshape_batch(obs, 2, (batch * steps,))).reshape(batch, steps, -1)
-        out, (h, c) = self.lstm(encoded, (state["h"].unsqueeze(0), state["c"].unsqueeze(0)))
-        return out, mask, {"h": h.squeeze(0), "c": c.squeeze(0)}
+        return self.encoder(tree.reshape_batch(obs, 2, (batch * steps,))).reshape(batch, steps, -1), mask
+
+    @staticmethod
+    def _run(lstm: nn.LSTM, encoded: Tensor, state: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """One LSTM over [B, T, features] from `state` -> outputs [B, T, cell] and the state after step T."""
+        out, (h, c) = lstm(encoded, (state["h"].unsqueeze(0), state["c"].unsqueeze(0)))
+        return out, {"h": h.squeeze(0), "c": c.squeeze(0)}
 
     def _dist_inputs(self, features: Tensor, mask: Optional[Tensor]) -> Tensor:
         out = self.pi(features)
@@ -82,28 +90,36 @@ class RecurrentActorCriticModule(TorchRLModule, ValueFunctionAPI):
             return mask_logits(out, mask)
         return torch.cat([out, self.log_std.expand_as(out)], dim=-1)
 
-    def _step(self, batch: Batch) -> Batch:
-        obs = tree.map_tree(lambda x: x.unsqueeze(1), batch[C.OBS])
-        features, mask, state_out = self._features(obs, batch[C.STATE_IN])
+    def _step(self, batch: Batch, *, with_critic: bool) -> Batch:
+        encoded, mask = self._encode(tree.map_tree(lambda x: x.unsqueeze(1), batch[C.OBS]))
+        state = batch[C.STATE_IN]
+        features, actor = self._run(self.actor_lstm, encoded, state["actor"])
+        critic = self._run(self.critic_lstm, encoded, state["critic"])[1] if with_critic else state["critic"]
         mask = None if mask is None else mask.squeeze(1)
-        return {C.ACTION_DIST_INPUTS: self._dist_inputs(features.squeeze(1), mask), C.STATE_OUT: state_out}
+        return {C.ACTION_DIST_INPUTS: self._dist_inputs(features.squeeze(1), mask),
+                C.STATE_OUT: {"actor": actor, "critic": critic}}
 
     def forward_inference(self, batch: Batch) -> Batch:
-        return self._step(batch)
+        return self._step(batch, with_critic=False)
 
     def forward_exploration(self, batch: Batch) -> Batch:
-        return self._step(batch)
+        return self._step(batch, with_critic=True)  # the critic's state too: GAE replays sequences from it
 
     def forward_train(self, batch: Batch) -> Batch:
         """[B, T] sequences from STATE_IN -> ACTION_DIST_INPUTS [B, T, ...] and VF_PREDS [B, T]."""
-        features, mask, _ = self._features(batch[C.OBS], batch[C.STATE_IN])
-        return {C.ACTION_DIST_INPUTS: self._dist_inputs(features, mask), C.VF_PREDS: self.vf(features).squeeze(-1)}
+        encoded, mask = self._encode(batch[C.OBS])
+        state = batch[C.STATE_IN]
+        actor_features, _ = self._run(self.actor_lstm, encoded, state["actor"])
+        critic_features, _ = self._run(self.critic_lstm, encoded, state["critic"])
+        return {C.ACTION_DIST_INPUTS: self._dist_inputs(actor_features, mask),
+                C.VF_PREDS: self.vf(critic_features).squeeze(-1)}
 
     def compute_values(self, obs: Any, state: Optional[State] = None) -> Tensor:
         """V(obs) [B] one step from `state` (each env's initial state if None); GAE replays whole sequences instead
         (see connectors/learner.py)."""
         leaf = tree.first_leaf(obs)
         if state is None:
-            state = {k: v.expand(leaf.shape[0], -1).to(leaf.device) for k, v in self.get_initial_state().items()}
-        features, _, _ = self._features(tree.map_tree(lambda x: x.unsqueeze(1), obs), state)
+            state = tree.map_tree(lambda v: v.expand(leaf.shape[0], -1).to(leaf.device), self.get_initial_state())
+        encoded, _ = self._encode(tree.map_tree(lambda x: x.unsqueeze(1), obs))
+        features, _ = self._run(self.critic_lstm, encoded, state["critic"])
         return self.vf(features.squeeze(1)).squeeze(-1)
