@@ -495,11 +495,10 @@ def best_evaluation(builder) -> tuple:
 
 @pytest.mark.slow
 def test_lstm_ppo_balances_stateless_cartpole_where_the_mlp_cannot():
-    # The schedules decay over 100k env steps (rl-zoo's budget); two minibatches of 128 steps per epoch rather than
-    # rl-zoo's one (seed 0 then reaches 400 at 66,560 env steps instead of 87,040) keep this test near 40 s.
-    best, steps = best_evaluation(stateless_ppo(True, 100_000, minibatch_size=128))
-    print(f"LSTM PPO: best eval {best:.1f} at {steps:,} env steps (required >= 400 within 100,000)")
-    assert best >= 400.0, f"LSTM PPO reached {best:.1f} in {steps:,} env steps"
+    # The schedules decay over 100k env steps (rl-zoo's budget); seed 0 crosses 400 at 48,640 and stops there.
+    best, steps = best_evaluation(stateless_ppo(True, 100_000))
+    print(f"LSTM PPO: best eval {best:.1f} at {steps:,} env steps (required >= 400 within 60,000)")
+    assert best >= 400.0 and steps <= 60_000, f"LSTM PPO reached {best:.1f} in {steps:,} env steps"
     # Without memory the same PPO stays near CartPole's random-policy returns (it plateaus at ~45 over 40k)
     best, steps = best_evaluation(stateless_ppo(False, 10_240))
     print(f"MLP PPO: best eval {best:.1f} at {steps:,} env steps (required < 100)")
