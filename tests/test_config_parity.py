@@ -41,7 +41,8 @@ BUFFER_SUPPLIED = {
     "seed": "seed: each buffer's generator is seeded from the run's seed",
 }
 CONNECTOR_SUPPLIED = {  # (class, argument): what rlhydra gives it when it builds that connector
-    ("FlattenObservations", "observation_space"): "the env's observation space (first env->module connector)",
+    ("CastObservations", "observation_space"): "the observation space after the user's env->module connectors",
+    ("NormalizeObservations", "shape"): "the observation space's shape (env_runners.normalize_obs switches it)",
     ("ClipActions", "action_space"): "the env's action space (env_runners.clip_actions switches it)",
     ("UnsquashActions", "action_space"): "the env's action space (for modules whose actions are tanh-squashed)",
     ("SampleActions", "dist_cls"): "the module's action_dist_cls()",

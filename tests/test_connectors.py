@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlhydra.connectors.env_to_module import NormalizeObservations, default_env_to_module
+from rlhydra.connectors.env_to_module import FlattenObservations, NormalizeObservations, default_env_to_module
 from rlhydra.connectors.learner import (
     AddValuePredictions,
     FlattenTime,
@@ -16,7 +16,6 @@ from rlhydra.connectors.learner import (
 from rlhydra.connectors.module_to_env import ClipActions, SampleActions, UnsquashActions, default_module_to_env
 from rlhydra.data import columns as C
 from rlhydra.models.distributions import Categorical, DiagGaussian
-from rlhydra.models.mlp import flat_dim
 
 
 def reference_gae(rewards, values, next_values, terminated, truncated, gamma, lam):
@@ -87,14 +86,42 @@ def test_pipeline_state_covers_normalizer():
     space = gym.spaces.Box(-1, 1, (2, 2), np.float32)
     pipe = default_env_to_module(space, normalize=True)
     out = pipe({C.OBS: np.ones((3, 2, 2), np.float32)})
-    assert out[C.OBS].shape == (3, 4) and isinstance(out[C.OBS], torch.Tensor)
+    assert out[C.OBS].shape == (3, 2, 2) and isinstance(out[C.OBS], torch.Tensor)  # shape kept: no flattening
     assert any("NormalizeObservations" in key for key in pipe.get_state())
 
 
-def test_discrete_observations_are_one_hot():
-    pipe = default_env_to_module(gym.spaces.Discrete(4))
-    out = pipe({C.OBS: np.array([0, 3])})
-    np.testing.assert_array_equal(out[C.OBS].numpy(), [[1, 0, 0, 0], [0, 0, 0, 1]])
+def test_observations_keep_their_shape_and_dtype_only_floats_become_float32():
+    image = gym.spaces.Box(0, 255, (4, 8, 8), np.uint8)
+    space = gym.spaces.Dict({"image": image, "pos": gym.spaces.Box(-1, 1, (2,), np.float64),
+                             "mode": gym.spaces.Discrete(3), "pair": gym.spaces.Tuple((gym.spaces.MultiBinary(2),
+                                                                                          gym.spaces.Discrete(2)))})
+    raw = {"image": np.full((5, 4, 8, 8), 7, np.uint8), "pos": np.zeros((5, 2)), "mode": np.arange(5) % 3,
+           "pair": (np.ones((5, 2), np.int8), np.zeros(5, np.int64))}
+    out = default_env_to_module(space)({C.OBS: raw})[C.OBS]
+    assert out["image"].dtype == torch.uint8 and out["image"].shape == (5, 4, 8, 8)
+    assert out["pos"].dtype == torch.float32 and out["mode"].dtype == torch.int64
+    assert out["pair"][0].dtype == torch.int8 and out["pair"][1].shape == (5,)
+    np.testing.assert_array_equal(out["mode"].numpy(), [0, 1, 2, 0, 1])
+
+
+def test_discrete_observations_are_one_hot_in_the_flatten_connector():
+    flatten = FlattenObservations()
+    assert flatten.transform_space(gym.spaces.Discrete(4)).shape == (4,)
+    out = flatten({C.OBS: np.array([0, 3])})
+    np.testing.assert_array_equal(out[C.OBS], [[1, 0, 0, 0], [0, 0, 0, 1]])
+
+
+def test_flatten_connector_turns_a_dict_into_the_box_gymnasium_flatten_gives():
+    space = gym.spaces.Dict({"b": gym.spaces.Box(-1, 1, (2, 2), np.float32), "a": gym.spaces.Discrete(3),
+                             "m": gym.spaces.MultiDiscrete([2, 3])})
+    flatten = FlattenObservations()
+    flat_space = flatten.transform_space(space)
+    samples = [space.sample() for _ in range(4)]
+    batch = {key: np.stack([s[key] for s in samples]) for key in space.spaces}
+    out = flatten({C.OBS: batch})[C.OBS]
+    expected = np.stack([gym.spaces.flatten(space, s) for s in samples]).astype(np.float32)
+    np.testing.assert_array_equal(out, expected)
+    assert out.shape == (4, flat_space.shape[0]) and out.dtype == np.float32
 
 
 def test_box_actions_are_clipped_for_the_env_but_kept_for_the_loss():
@@ -176,11 +203,15 @@ def test_normaliser_merge_of_runner_states_matches_statistics_over_all_data():
     np.testing.assert_allclose(merged["var"].numpy(), everything.var(0), rtol=1e-9)
 
 
-def test_flattened_observation_width_is_flat_dim_of_the_space():
-    for space in (gym.spaces.Box(-1, 1, (2, 3), np.float32), gym.spaces.Discrete(5)):
-        sample = np.stack([space.sample() for _ in range(4)])
-        out = default_env_to_module(space, normalize=True)({C.OBS: sample})[C.OBS]
-        assert out.shape == (4, flat_dim(space)), space
+def test_normalisation_is_per_element_of_any_shaped_box_and_refused_for_other_spaces():
+    space = gym.spaces.Box(-1, 1, (2, 3), np.float32)
+    sample = np.stack([space.sample() for _ in range(4)])
+    out = default_env_to_module(space, normalize=True)({C.OBS: sample})[C.OBS]
+    expected = (sample - sample.mean(0)) / np.sqrt(sample.var(0) + 1e-8)  # first batch: the batch's own stats
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-3, atol=1e-3)
+    for bad in (gym.spaces.Discrete(5), gym.spaces.Box(0, 255, (4, 4), np.uint8)):
+        with pytest.raises(ValueError, match="normalize_obs"):
+            default_env_to_module(bad, normalize=True)
 
 
 # ---------------------------------------------------------------- module -> env

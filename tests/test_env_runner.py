@@ -7,14 +7,18 @@ import torch
 
 from rlhydra.algorithms.ppo.module import PPOModule
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
+from rlhydra.connectors.runner_pipelines import module_observation_space
 from rlhydra.data import columns as C
 from rlhydra.env.env_runner import EnvRunner
 from rlhydra.env.make import env_spaces
 
 
-def make_runner(env: EnvConfig, num_envs: int = 4, **kwargs) -> EnvRunner:
+def make_runner(env: EnvConfig, num_envs: int = 4, runner_config: EnvRunnersConfig | None = None,
+                **kwargs) -> EnvRunner:
+    runner_config = runner_config or EnvRunnersConfig()
     obs_space, act_space = env_spaces(env)
-    return EnvRunner(env, EnvRunnersConfig(), PPOModule(obs_space, act_space), num_envs=num_envs, seed=0, **kwargs)
+    module = PPOModule(module_observation_space(runner_config, obs_space), act_space)
+    return EnvRunner(env, runner_config, module, num_envs=num_envs, seed=0, **kwargs)
 
 
 def test_one_batched_forward_per_vector_step():
@@ -53,11 +57,12 @@ def test_next_obs_is_the_real_final_observation_at_truncation():
 
 
 def test_final_observations_go_through_the_connectors_like_every_other():
-    runner = make_runner(EnvConfig(id="FrozenLake-v1", max_episode_steps=3), num_envs=2)  # Discrete obs: one-hot
+    config = EnvRunnersConfig(env_to_module_connectors=["rlhydra.connectors.env_to_module.FlattenObservations"])
+    runner = make_runner(EnvConfig(id="FrozenLake-v1", max_episode_steps=3), num_envs=2, runner_config=config)
     rollout = runner.sample(7)
     obs, next_obs = rollout[C.OBS], rollout[C.NEXT_OBS]
     assert rollout[C.TRUNCATED].any() or rollout[C.TERMINATED].any()
-    for name, x in ((C.OBS, obs), (C.NEXT_OBS, next_obs)):
+    for name, x in ((C.OBS, obs), (C.NEXT_OBS, next_obs)):  # the final obs went through the one-hot too
         assert x.shape == (7, 2, 16) and set(np.unique(x)) <= {0.0, 1.0}, name
         np.testing.assert_array_equal(x.sum(-1), 1.0, err_msg=f"every {name} row is a one-hot state")
     runner.stop()

@@ -1,7 +1,12 @@
-"""env -> module connectors: flatten observations, normalise them with running statistics, make tensors."""
+"""env -> module connectors: observations in their travelling dtypes, optional normalisation, tensors.
+
+Observations keep their shape and dtype on the way to the module (images stay uint8, Discrete stays an int; a
+Dict/Tuple observation is a tree, see data/tree.py); the module's encoder turns them into floats. Only floating
+leaves change: float64 travels as float32.
+"""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -9,30 +14,62 @@ import torch
 
 from rlhydra.connectors.pipeline import Batch, Connector, ConnectorPipeline
 from rlhydra.data import columns as C
+from rlhydra.data import tree
 
 
-class FlattenObservations(Connector):
-    """[N, *shape] Box observations -> [N, D] float32; Discrete -> one-hot."""
+class CastObservations(Connector):
+    """Raw env observations (any tree) -> numpy leaves in the dtypes of `tree.space_leaves(space)`."""
 
     def __init__(self, observation_space: gym.Space) -> None:
-        self.discrete_n = observation_space.n if isinstance(observation_space, gym.spaces.Discrete) else None
+        self.observation_space = observation_space
+        self.spec = tree.space_leaves(observation_space)
 
     def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
-        obs = batch[C.OBS]
-        if self.discrete_n is not None:
-            obs = np.eye(self.discrete_n, dtype=np.float32)[np.asarray(obs, dtype=np.int64)]
-        else:
-            obs = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-        batch[C.OBS] = obs
+        batch[C.OBS] = tree.as_leaf_dtype(batch[C.OBS], self.observation_space, self.spec)
         return batch
 
 
-class NormalizeObservations(Connector):
-    """Running mean/std normalisation (Welford over batches), clipped; state is checkpointed."""
+class FlattenObservations(Connector):
+    """Any observation tree -> one [N, D] float32 Box (Discrete and MultiDiscrete one-hot, as
+    `gymnasium.spaces.flatten`): add it to `env_runners.env_to_module_connectors` to feed a Dict env to an MLP."""
 
-    def __init__(self, dim: int, clip: float = 10.0, eps: float = 1e-8) -> None:
-        self.mean = np.zeros(dim, np.float64)
-        self.var = np.ones(dim, np.float64)
+    def __init__(self) -> None:
+        self.space: Optional[gym.Space] = None
+
+    def transform_space(self, observation_space: gym.Space) -> gym.Space:
+        self.space = observation_space
+        flat = gym.spaces.flatten_space(observation_space)
+        return gym.spaces.Box(flat.low.astype(np.float32), flat.high.astype(np.float32), dtype=np.float32)
+
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        if self.space is None:
+            raise RuntimeError("FlattenObservations: transform_space(observation_space) must be called first")
+        parts = _flat_parts(self.space, batch[C.OBS])
+        batch[C.OBS] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return batch
+
+
+def _flat_parts(space: gym.Space, obs: Any) -> List[np.ndarray]:
+    if isinstance(space, gym.spaces.Dict):
+        return [p for key, sub in space.spaces.items() for p in _flat_parts(sub, obs[key])]
+    if isinstance(space, gym.spaces.Tuple):
+        return [p for i, sub in enumerate(space.spaces) for p in _flat_parts(sub, obs[i])]
+    obs = np.asarray(obs)
+    if isinstance(space, gym.spaces.Discrete):
+        return [np.eye(int(space.n), dtype=np.float32)[obs.astype(np.int64) - int(space.start)]]
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        flat = (obs - space.start).reshape(len(obs), -1).astype(np.int64)
+        return [np.eye(int(n), dtype=np.float32)[flat[:, i]] for i, n in enumerate(space.nvec.reshape(-1))]
+    return [obs.reshape(len(obs), -1).astype(np.float32, copy=False)]
+
+
+class NormalizeObservations(Connector):
+    """Running mean/std normalisation (Welford over batches) of float Box observations, clipped; checkpointed."""
+
+    def __init__(self, shape: Any, clip: float = 10.0, eps: float = 1e-8) -> None:
+        shape = (int(shape),) if np.isscalar(shape) else tuple(shape)
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
         self.count = eps
         self.clip, self.eps = clip, eps
 
@@ -83,24 +120,34 @@ class NormalizeObservations(Connector):
 
 
 class ObsToTensor(Connector):
-    """Observations as a torch tensor on the module's device (shares memory on CPU)."""
+    """Observations as torch tensors (a tree of them) on the module's device, sharing memory on CPU."""
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
 
     def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
-        batch[C.OBS] = torch.from_numpy(batch[C.OBS]).to(self.device)
+        batch[C.OBS] = tree.to_torch(batch[C.OBS], None if self.device.type == "cpu" else self.device)
         return batch
+
+
+def normalize_problem(observation_space: gym.Space) -> Optional[str]:
+    """None if running mean/std normalisation applies to these observations, else why not."""
+    if isinstance(observation_space, gym.spaces.Box) and np.issubdtype(observation_space.dtype, np.floating):
+        return None
+    return (f"env_runners.normalize_obs=true normalises float Box observations, not {observation_space}. Set it to "
+            "false, or add a connector of your own (env_runners.env_to_module_connectors) that normalises the "
+            "entries you want")
 
 
 def default_env_to_module(
     observation_space: gym.Space, *, normalize: bool = False, clip: float = 10.0, device: str = "cpu"
 ) -> ConnectorPipeline:
-    """Flatten -> (normalise) -> tensor."""
-    pipeline = ConnectorPipeline([FlattenObservations(observation_space)])
+    """Cast to the travelling dtypes -> (normalise) -> tensors; `observation_space` is after the user's connectors."""
+    pipeline = ConnectorPipeline([CastObservations(observation_space)])
     if normalize:
-        dim = observation_space.n if isinstance(observation_space, gym.spaces.Discrete) else int(
-            np.prod(observation_space.shape))
-        pipeline.append(NormalizeObservations(dim, clip))
+        problem = normalize_problem(observation_space)
+        if problem:
+            raise ValueError(problem)
+        pipeline.append(NormalizeObservations(observation_space.shape, clip))
     pipeline.append(ObsToTensor(device))
     return pipeline

@@ -8,6 +8,7 @@ import torch
 
 from rlhydra.connectors.pipeline import Batch, Connector
 from rlhydra.data import columns as C
+from rlhydra.data import tree
 
 
 def compute_gae(
@@ -43,11 +44,10 @@ class AddValuePredictions(Connector):
 
     @torch.no_grad()
     def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
-        obs, next_obs = batch[C.OBS], batch[C.NEXT_OBS]
-        num_t, num_envs = obs.shape[:2]
-        both = np.concatenate([obs, next_obs]).reshape(2 * num_t * num_envs, *obs.shape[2:])
+        num_t, num_envs = tree.first_leaf(batch[C.OBS]).shape[:2]
+        both = tree.reshape_batch(tree.concat([batch[C.OBS], batch[C.NEXT_OBS]]), 2, (2 * num_t * num_envs,))
         device = next(self.module.parameters()).device
-        values = self.module.compute_values(torch.from_numpy(both).to(device)).float().cpu().numpy()
+        values = self.module.compute_values(tree.to_torch(both, device)).float().cpu().numpy()
         values = values.reshape(2, num_t, num_envs)
         batch[C.VF_PREDS], batch[C.NEXT_VF_PREDS] = values[0], values[1]
         return batch
@@ -69,18 +69,21 @@ class GeneralAdvantageEstimation(Connector):
 
 
 class FlattenTime(Connector):
-    """[T, N, ...] columns -> [T * N, ...]."""
+    """[T, N, ...] columns (or trees of them) -> [T * N, ...]."""
 
     def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
-        return {k: v.reshape(v.shape[0] * v.shape[1], *v.shape[2:]) for k, v in batch.items()}
+        return {k: tree.map_tree(_flatten_time, v) for k, v in batch.items()}
+
+
+def _flatten_time(x: np.ndarray) -> np.ndarray:
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
 class ToDevice(Connector):
-    """numpy columns -> torch tensors on the learner's device, once per iteration."""
+    """numpy columns (or trees of them) -> torch tensors on the learner's device, once per iteration."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
 
     def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
-        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device, non_blocking=True)
-                for k, v in batch.items()}
+        return {k: tree.to_torch(v, self.device, non_blocking=True) for k, v in batch.items()}

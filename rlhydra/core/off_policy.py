@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List
 
-import gymnasium as gym
-import numpy as np
 import torch
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
@@ -18,7 +16,6 @@ from rlhydra.buffers import ReplayBuffer
 from rlhydra.config.targets import DEFAULT_BUFFER, import_class, module_target_and_kwargs
 from rlhydra.core.algorithm import Algorithm
 from rlhydra.data import columns as C
-from rlhydra.models.mlp import flat_dim
 
 
 class OffPolicyAlgorithm(Algorithm):
@@ -32,11 +29,10 @@ class OffPolicyAlgorithm(Algorithm):
             n_step=hp.n_step, gamma=hp.gamma, batch_size=hp.minibatch_size, device=self.learner.device,
             seed=self.seed, **kwargs,
         )
-        # The runner stores what the module saw: flattened float32 observations.
-        obs_space = gym.spaces.Box(-np.inf, np.inf, (flat_dim(self.observation_space),), np.float32)
         er = config.env_runners
         self.num_envs = er.num_envs_per_env_runner * max(1, er.num_env_runners)  # this rank's envs
-        self.buffer.setup(obs_space, self.action_space, self.num_envs)
+        # stored as the module sees them: the observation space after the env->module connectors
+        self.buffer.setup(self.observation_space, self.action_space, self.num_envs)
         # gradient_steps * (env steps collected since learning started) not yet paid in gradient steps, in units
         # of 1 / train_freq gradient steps: always < train_freq, so a round owes an exact whole number of steps
         self.update_credit = 0

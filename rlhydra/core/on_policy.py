@@ -17,6 +17,7 @@ from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.connectors.learner import AddValuePredictions, FlattenTime, GeneralAdvantageEstimation, ToDevice
 from rlhydra.connectors.pipeline import ConnectorPipeline
 from rlhydra.data import columns as C
+from rlhydra.data import tree
 from rlhydra.core.algorithm import Algorithm
 from rlhydra.core.learner import Learner
 from rlhydra.data.rollout import Rollout
@@ -97,14 +98,15 @@ class OnPolicyLearner(Learner):
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        size = batch[C.OBS].shape[0]
+        size = batch[C.ADVANTAGES].shape[0]
         mb = size if hp.minibatch_size is None else min(max(1, hp.minibatch_size // self.fabric.world_size), size)
         stats = torch.zeros(len(self.stat_names), device=self.device)
         steps = 0
         for _ in range(hp.num_epochs):
             perm = torch.randperm(size, device=self.device) if mb < size else None  # one minibatch: no shuffle needed
             for start in range(0, size, mb):
-                minibatch = batch if perm is None else {k: v[perm[start : start + mb]] for k, v in batch.items()}
+                minibatch = batch if perm is None else {k: tree.index(v, perm[start : start + mb])
+                                                        for k, v in batch.items()}
                 loss, step_stats = self.loss(minibatch, *args)
                 grad_norm = self.backward_step(loss, optimizer, hp.grad_clip)
                 if grad_norm is not None:

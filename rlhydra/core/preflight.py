@@ -15,7 +15,9 @@ from rlhydra.config.targets import (
     BUFFER_SUPPLIED, DEFAULT_BUFFER, MODULE_SUPPLIED, check_target, import_object, module_target_and_kwargs,
 )
 from rlhydra.config.validate import config_from_hydra, config_problems, raise_problems
+from rlhydra.connectors.env_to_module import normalize_problem
 from rlhydra.connectors.pipeline import Connector
+from rlhydra.connectors.runner_pipelines import module_observation_space
 from rlhydra.env.make import env_spaces, resolve_env_spec
 from rlhydra.env.video import check_video_support
 from rlhydra.models.apis import missing_api_methods
@@ -48,9 +50,11 @@ def problems(config: AlgorithmConfig) -> List[str]:
 
 
 def space_problems(config: AlgorithmConfig, obs_space: Any, act_space: Any) -> List[str]:
-    """Can the algorithm and its module serve these spaces? Each problem names what is needed."""
+    """Can the algorithm and its module serve these spaces (`obs_space` as the module sees it: after the user's
+    env->module connectors)? Each problem names what is needed."""
     spec = get_algorithm_spec(config.algorithm.name)
-    kind = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
+    discrete = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+    kind = "discrete" if isinstance(act_space, discrete) else "continuous"
     if kind not in spec.action_spaces:
         return [f"algorithm={spec.name} needs {' or '.join(spec.action_spaces)} actions, but env "
                 f"'{config.env.id}' has {kind} actions ({act_space}). Pick an algorithm that supports "
@@ -78,7 +82,16 @@ def _env_problems(config: AlgorithmConfig) -> List[str]:
     except Exception as exc:
         return [f"env: {config.env.id} could not be made with env.kwargs={config.env.kwargs} and "
                 f"env.wrappers={config.env.wrappers}: {type(exc).__name__}: {exc}"]
-    errors = space_problems(config, obs_space, act_space)
+    try:
+        module_obs_space = module_observation_space(config.env_runners, obs_space)
+    except ConfigError as exc:
+        return [str(exc)]
+    except Exception as exc:
+        return [f"env_runners.env_to_module_connectors: transform_space() raised on env '{config.env.id}'s observation "
+                f"space {obs_space}: {type(exc).__name__}: {exc}"]
+    errors = space_problems(config, module_obs_space, act_space)
+    if config.env_runners.normalize_obs and normalize_problem(module_obs_space):
+        errors.append(normalize_problem(module_obs_space))
     if config.evaluation.video:
         problem = check_video_support(config.env, config.evaluation.video_format)
         errors += [problem] if problem else []

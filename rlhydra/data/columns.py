@@ -20,3 +20,4 @@ WEIGHTS = "weights"  # importance-sampling weights (1 for uniform replay)
 INDICES = "indices"  # where each sample sits in the buffer, for priority updates
 # The one optional output of Learner.update besides metrics: per-sample TD errors, which become priorities
 TD_ERRORS = "td_errors"
+ACTION_MASK = "action_mask"  # the key of a Dict observation that marks the legal discrete actions (PettingZoo, RLlib)

@@ -6,9 +6,12 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from rlhydra.data import tree
+
 
 class Episode:
-    """One trajectory: len(obs) == len(actions) + 1; terminated and truncated are kept apart."""
+    """One trajectory: len(obs) == len(actions) + 1; terminated and truncated are kept apart. Dict/Tuple
+    observations finalize to a tree of arrays (see data/tree.py)."""
 
     def __init__(self, id_: Optional[str] = None) -> None:
         self.id_ = id_ or uuid.uuid4().hex
@@ -58,7 +61,7 @@ class Episode:
     def finalize(self) -> "Episode":
         """Turn the step lists into numpy arrays (in place); returns self."""
         if not self.is_finalized:
-            self.obs = np.asarray(self.obs)
+            self.obs = tree.stack(self.obs) if self.obs and tree.is_nested(self.obs[0]) else np.asarray(self.obs)
             self.actions = np.asarray(self.actions)
             self.rewards = np.asarray(self.rewards, dtype=np.float32)
             self.extra = {k: np.asarray(v) for k, v in self.extra.items()}
@@ -85,7 +88,7 @@ class Episode:
         start, stop, _ = item.indices(len(self))
         stop = max(start, stop)
         piece = Episode(self.id_)
-        piece.obs = self.obs[start : stop + 1]
+        piece.obs = tree.index(self.obs, slice(start, stop + 1))
         piece.actions = self.actions[start:stop]
         piece.rewards = self.rewards[start:stop]
         piece.infos = self.infos[start : stop + 1]
@@ -103,10 +106,10 @@ class Episode:
             raise ValueError(f"cannot concat episode {other.id_} to episode {self.id_}")
         if self.is_done:
             raise ValueError(f"episode {self.id_} is done; nothing can follow it")
-        if not np.array_equal(self.obs[-1], other.obs[0]):
+        if not all(np.array_equal(a[-1], b[0]) for a, b in zip(tree.leaves(self.obs), tree.leaves(other.obs))):
             raise ValueError("the second piece must start at the first piece's last observation")
         joined = Episode(self.id_)
-        joined.obs = np.concatenate([self.obs, other.obs[1:]])
+        joined.obs = tree.concat([self.obs, tree.index(other.obs, slice(1, None))])
         joined.actions = np.concatenate([self.actions, other.actions])
         joined.rewards = np.concatenate([self.rewards, other.rewards])
         joined.infos = self.infos + other.infos[1:]

@@ -7,12 +7,14 @@ from typing import Dict, Iterator, List
 import numpy as np
 
 from rlhydra.data import columns as C
+from rlhydra.data import tree
 from rlhydra.data.episode import Episode
 
 
 @dataclass
 class Rollout:
-    """T vector steps of N envs: `data[col]` has shape [T, N, ...]; next_obs holds the real final obs at episode ends."""
+    """T vector steps of N envs: `data[col]` has shape [T, N, ...] (obs columns: a tree of such arrays); next_obs
+    holds the real final obs at episode ends."""
 
     data: Dict[str, np.ndarray]
     episode_returns: List[float] = field(default_factory=list)  # episodes completed in this rollout
@@ -32,7 +34,7 @@ class Rollout:
         """Rollouts of different env runners side by side (along the env axis)."""
         if len(rollouts) == 1:
             return rollouts[0]
-        data = {k: np.concatenate([r.data[k] for r in rollouts], axis=1) for k in rollouts[0].data}
+        data = {k: tree.concat([r.data[k] for r in rollouts], axis=1) for k in rollouts[0].data}
         returns = [x for r in rollouts for x in r.episode_returns]
         lengths = [x for r in rollouts for x in r.episode_lengths]
         return Rollout(data, returns, lengths)
@@ -51,11 +53,12 @@ class Rollout:
                 ends.append(num_t - 1)
             for end in ends:
                 ep = Episode()
-                ep.obs = np.concatenate([obs[start : end + 1, env], next_obs[end : end + 1, env]])
+                ep.obs = tree.concat([tree.index(obs, (slice(start, end + 1), env)),
+                                      tree.index(next_obs, (slice(end, end + 1), env))])
                 ep.actions = self.data[C.ACTIONS][start : end + 1, env]
                 ep.rewards = self.data[C.REWARDS][start : end + 1, env]
                 ep.infos = [{} for _ in range(end - start + 2)]
-                ep.extra = {k: self.data[k][start : end + 1, env] for k in extra_cols}
+                ep.extra = {k: tree.index(self.data[k], (slice(start, end + 1), env)) for k in extra_cols}
                 ep.terminated = bool(self.data[C.TERMINATED][end, env])
                 ep.truncated = bool(self.data[C.TRUNCATED][end, env]) and not ep.terminated
                 ep.is_finalized = True

@@ -72,12 +72,20 @@ def to_torch(tree: Tree, device: torch.device | str | None = None, non_blocking:
     def convert(x: Any) -> torch.Tensor:
         t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
         return t if device is None else t.to(device, non_blocking=non_blocking)
+    if isinstance(tree, np.ndarray) and device is None and tree.flags.c_contiguous:
+        return torch.from_numpy(tree)  # the flat-vector hot path
     return map_tree(convert, tree)
 
 
 def to_numpy(tree: Tree) -> Tree:
-    """Tensor leaves (any device) -> numpy arrays."""
-    return map_tree(lambda x: x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x), tree)
+    """Tensor leaves (any device) -> numpy arrays (sharing memory with CPU tensors)."""
+    if isinstance(tree, torch.Tensor) and tree.device.type == "cpu" and not tree.requires_grad:
+        return tree.numpy()  # the flat-vector hot path
+    return map_tree(_leaf_to_numpy, tree)
+
+
+def _leaf_to_numpy(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def clone(tree: Tree) -> Tree:
@@ -146,14 +154,18 @@ def map_space_leaves(fn: Callable[[Tuple[int, ...], np.dtype], Any], space: gym.
     return walk(space_leaves(space))
 
 
-def as_leaf_dtype(tree: Tree, space: gym.Space) -> Tree:
-    """Raw env observations in each leaf's travelling dtype (float64 -> float32; ints, uint8 and bools kept)."""
-    def cast(x: Any, spec: Tuple[Tuple[int, ...], np.dtype]) -> np.ndarray:
-        x = np.asarray(x)
-        return x if x.dtype == spec[1] else x.astype(spec[1])
+def as_leaf_dtype(tree: Tree, space: gym.Space, spec: Tree = None) -> Tree:
+    """Raw env observations in each leaf's travelling dtype (float64 -> float32; ints, uint8 and bools kept);
+    `spec` is `space_leaves(space)` when the caller has it already."""
+    spec = space_leaves(space) if spec is None else spec
     if not is_nested(tree):
-        return cast(tree, space_leaves(space))
-    return _map_with_spec(cast, tree, space_leaves(space))
+        return _cast(tree, spec)
+    return _map_with_spec(_cast, tree, spec)
+
+
+def _cast(x: Any, spec: Tuple[Tuple[int, ...], np.dtype]) -> np.ndarray:
+    x = np.asarray(x)
+    return x if x.dtype == spec[1] else x.astype(spec[1])
 
 
 def _map_with_spec(fn: Callable[[Any, Any], Any], tree: Tree, spec: Tree) -> Tree:

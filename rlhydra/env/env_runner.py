@@ -11,6 +11,8 @@ import torch
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
 from rlhydra.connectors.runner_pipelines import build_runner_connectors
 from rlhydra.data import columns as C
+from rlhydra.data import tree
+from rlhydra.data.columns import ACTION_MASK
 from rlhydra.models.rl_module import TorchRLModule, torch_inference
 from rlhydra.data.rollout import Rollout
 from rlhydra.env import env_state
@@ -66,7 +68,7 @@ class EnvRunner:
         )
         self._forward = self.module.forward_exploration if explore else self.module.forward_inference
         self._reset_noise = getattr(self.module, "reset_noise", None) if explore else None
-        self._obs: Optional[torch.Tensor] = None  # processed current observation of every env
+        self._obs: Any = None  # processed current observation of every env (a tensor, or a tree of them)
         self._ep_return = np.zeros(num_envs, np.float64)
         self._ep_length = np.zeros(num_envs, np.int64)
         self.env_steps = 0
@@ -84,9 +86,9 @@ class EnvRunner:
         if self._reset_noise is not None and not random_actions:
             self._reset_noise()  # e.g. gSDE: new exploration noise, held for this whole rollout
         num_t, num_envs = num_steps_per_env, self.num_envs
-        obs_np = self._obs.numpy()
-        obs_buf = np.empty((num_t, *obs_np.shape), obs_np.dtype)
-        next_buf = np.empty_like(obs_buf)
+        obs_buf = tree.map_tree(lambda x: np.empty((num_t, *x.shape), _np_dtype(x)), self._obs)
+        next_buf = tree.map_tree(np.empty_like, obs_buf)
+        nested = tree.is_nested(obs_buf)
         rew_buf = np.empty((num_t, num_envs), np.float32)
         term_buf = np.empty((num_t, num_envs), bool)
         trunc_buf = np.empty((num_t, num_envs), bool)
@@ -95,18 +97,24 @@ class EnvRunner:
         lengths: List[int] = []
 
         for t in range(num_t):
-            obs_buf[t] = self._obs.numpy()
+            if nested:
+                tree.assign(obs_buf, t, tree.to_numpy(self._obs))
+            else:
+                obs_buf[t] = self._obs.numpy()
             out = self._random_act() if random_actions else self._act(self._obs)
             try:  # free unless it raises (Python >= 3.11)
                 raw, rewards, terminated, truncated, info = self.env.step(out[C.ENV_ACTIONS])
             except Exception as exc:
                 raise EnvStepError(self.env_id, "sampling", self.env_steps + t * num_envs, exc) from exc
             self._obs = self._process(raw, update=True)
-            next_buf[t] = self._obs.numpy()
+            if nested:
+                tree.assign(next_buf, t, tree.to_numpy(self._obs))
+            else:
+                next_buf[t] = self._obs.numpy()
             done = terminated | truncated
             if done.any():
-                final = np.stack(info["final_obs"][done])
-                next_buf[t, done] = self._process(final, update=False).numpy()
+                final = self._process(tree.stack(list(info["final_obs"][done])), update=False)
+                tree.assign(next_buf, (t, done), tree.to_numpy(final))
             if t == 0:
                 out_bufs = {k: np.empty((num_t, *v.shape), v.dtype) for k, v in out.items()
                             if k not in (C.ENV_ACTIONS, C.ACTION_DIST_INPUTS)}
@@ -180,7 +188,7 @@ class EnvRunner:
         if self._obs is not None:
             envs, not_exact = self._capture_envs()
         return {
-            "obs": None if self._obs is None else self._obs.clone(),
+            "obs": None if self._obs is None else tree.clone(self._obs),
             "episode_returns": torch.from_numpy(self._ep_return.copy()),
             "episode_lengths": torch.from_numpy(self._ep_length.copy()),
             "env_steps": self.env_steps,
@@ -207,7 +215,7 @@ class EnvRunner:
             except ValueError as exc:
                 not_exact = str(exc)
         if not_exact is None:
-            self._obs = state["obs"].clone()
+            self._obs = tree.clone(state["obs"])
             self._ep_return[:] = state["episode_returns"].numpy()
             self._ep_length[:] = state["episode_lengths"].numpy()
             return None
@@ -226,7 +234,7 @@ class EnvRunner:
         except Exception as exc:
             raise EnvStepError(self.env_id, phase, step, exc) from exc
 
-    def _process(self, raw_obs: np.ndarray, *, update: bool) -> torch.Tensor:
+    def _process(self, raw_obs: Any, *, update: bool) -> Any:
         return self.env_to_module({C.OBS: raw_obs}, update=update)[C.OBS]
 
     def _capture_envs(self) -> Tuple[Optional[List[Any]], Optional[str]]:
@@ -240,16 +248,24 @@ class EnvRunner:
             states.append(state)
         return states, None
 
-    def _act(self, obs: torch.Tensor) -> Dict[str, Any]:
+    def _act(self, obs: Any) -> Dict[str, Any]:
         with torch.inference_mode():
             out = self._forward({C.OBS: obs})
             return self.module_to_env(out)
 
     def _random_act(self) -> Dict[str, Any]:
-        """Uniform actions in the module's action space (in [-1, 1] when squashed), through module->env."""
+        """Uniform actions in the module's action space (in [-1, 1] when squashed), through module->env; with an
+        `action_mask` in the observation, uniform over each env's legal actions."""
         space = self.env.single_action_space
         if isinstance(space, gym.spaces.Discrete):
-            actions = torch.randint(0, int(space.n), (self.num_envs,))
+            mask = self._obs.get(ACTION_MASK) if isinstance(self._obs, dict) else None
+            if mask is None:
+                actions = torch.randint(0, int(space.n), (self.num_envs,))
+            else:  # a random key per action, the largest legal one wins: uniform among the legal actions
+                keys = torch.rand(self.num_envs, int(space.n)).masked_fill(mask.cpu() == 0, -1.0)
+                actions = keys.argmax(-1)
+        elif isinstance(space, gym.spaces.MultiDiscrete):
+            actions = (torch.rand(self.num_envs, *space.shape) * torch.as_tensor(space.nvec)).long()
         elif self.squashed_actions:
             actions = torch.rand(self.num_envs, *space.shape) * 2.0 - 1.0
         else:
@@ -257,8 +273,11 @@ class EnvRunner:
             actions = low + torch.rand(self.num_envs, *space.shape) * (high - low)
         return self.module_to_env({C.ACTIONS: actions})
 
-    def _check_finite(self, rewards: np.ndarray, next_obs: np.ndarray) -> None:
-        bad = ~np.isfinite(rewards) | ~np.isfinite(next_obs.reshape(*rewards.shape, -1)).all(-1)
+    def _check_finite(self, rewards: np.ndarray, next_obs: Any) -> None:
+        bad = ~np.isfinite(rewards)
+        for leaf in tree.leaves(next_obs):
+            if np.issubdtype(leaf.dtype, np.floating):
+                bad |= ~np.isfinite(leaf.reshape(*rewards.shape, -1)).all(-1)
         if bad.any():
             t, i = np.argwhere(bad)[0]
             raise FloatingPointError(
@@ -266,3 +285,6 @@ class EnvRunner:
                 f"{self.env_steps + t * self.num_envs + i}; fix the env or wrap it to sanitise its outputs"
             )
 
+
+def _np_dtype(x: torch.Tensor) -> np.dtype:
+    return torch.empty(0, dtype=x.dtype).numpy().dtype
