@@ -197,3 +197,23 @@ def test_user_wrappers_come_between_preprocessing_and_the_frame_stack():
     for wrap in build_wrappers(config, training=True):
         env = wrap(env)
     assert type(env).__name__ == "FrameStackObservation" and env.observation_space.shape == (2, 5)
+
+
+def test_a_minatar_env_continues_exactly_after_a_restore():
+    pytest.importorskip("minatar")
+    config = EnvConfig(id="MinAtar/Breakout-v1")
+    saved, fresh = make_single(config, training=True, seed=1), make_single(config, training=True, seed=99)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        if any(saved.step(int(rng.integers(3)))[2:4]):
+            saved.reset()
+    state, not_exact = env_state.capture(saved)
+    assert not_exact is None
+    env_state.restore(fresh, through_disk(state))
+    for _ in range(300):  # sticky actions and new balls draw from the restored RandomState
+        action = int(rng.integers(3))
+        a, b = saved.step(action), fresh.step(action)
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1:4] == b[1:4]
+        if a[2] or a[3]:
+            np.testing.assert_array_equal(saved.reset()[0], fresh.reset()[0])

@@ -8,6 +8,7 @@ plain data) is saved through those instead.
 
 Wrappers' deques (FrameStackObservation's frames) are saved as plain data. Atari (ale-py) envs are saved through
 the emulator's own serialized state with its RNG (`ale.cloneState(include_rng=True)`: sticky actions resume exactly).
+MinAtar envs are saved through their game objects' attributes and their shared `RandomState`.
 
 MuJoCo envs are saved too: their `MjData` as MuJoCo's integration state (`mj_getState`) plus its arrays;
 their `MjModel` comes from the config, like the spaces (an env that edits its model while running is not
@@ -31,6 +32,7 @@ NOT_STATE = {"env", "spec", "_cached_spec", "_saved_kwargs", "metadata", "_metad
 RNG = "_np_random"
 MJ_MODEL, MJ_DATA = "model", "data"  # MuJoCo envs: the compiled model (from the config) and the physics state
 ALE, ALE_ACTION_SET = "ale", "_action_set"  # Atari envs: the emulator, and its actions (from the game, not state)
+MINATAR_GAME = "game"  # MinAtar envs: a minatar.environment.Environment holding the game (`env`) and its RNG
 
 
 def capture(env: gym.Env) -> Tuple[Optional[List[Any]], Optional[str]]:
@@ -58,6 +60,8 @@ def restore(env: gym.Env, state: List[Any]) -> None:
                 _set_mujoco_state(layer, value["__mjdata__"])
             elif isinstance(value, dict) and "__ale__" in value:
                 _set_ale_state(layer, value["__ale__"])
+            elif isinstance(value, dict) and "__minatar__" in value:
+                _set_minatar_state(layer.game, _decode(value["__minatar__"]))
             elif name == RNG:
                 rng = None
                 if value is not None:
@@ -86,6 +90,8 @@ def _capture_layer(layer: gym.Env, *, custom: bool) -> Tuple[str, Dict[str, Any]
             attrs[name] = None if value is None else value.bit_generator.state
         elif mujoco and name == MJ_DATA:
             attrs[name] = {"__mjdata__": _mujoco_state(layer)}
+        elif name == MINATAR_GAME and _is_minatar(value):
+            attrs[name] = {"__minatar__": _encode(_minatar_state(value), _path(layer, name))}
         elif ale and name == ALE:
             state = bytearray(layer.ale.cloneState(include_rng=True).serialize())
             attrs[name] = {"__ale__": torch.frombuffer(state, dtype=torch.uint8).clone()}
@@ -123,6 +129,32 @@ def _set_ale_state(layer: gym.Env, state: torch.Tensor) -> None:
     import ale_py
 
     layer.ale.restoreState(ale_py.ALEState(state.numpy().tobytes()))
+
+
+def _is_minatar(game: Any) -> bool:
+    return type(game).__module__ == "minatar.environment" and isinstance(getattr(game, "random", None),
+                                                                          np.random.RandomState)
+
+
+def _minatar_state(game: Any) -> Dict[str, Any]:
+    """The wrapper's and the game's attributes; their RandomState once when they share it (after a seeded reset)."""
+    shared = game.env.random is game.random
+    return {"game": {k: v for k, v in vars(game).items() if k not in ("env", "random")},
+            "env": {k: v for k, v in vars(game.env).items() if k != "random"},
+            "random": game.random.get_state(), "env_random": None if shared else game.env.random.get_state()}
+
+
+def _set_minatar_state(game: Any, state: Dict[str, Any]) -> None:
+    for target, attrs in ((game, state["game"]), (game.env, state["env"])):
+        for name, value in attrs.items():
+            setattr(target, name, value)
+    game.random = np.random.RandomState()
+    game.random.set_state(state["random"])
+    if state["env_random"] is None:
+        game.env.random = game.random
+    else:
+        game.env.random = np.random.RandomState()
+        game.env.random.set_state(state["env_random"])
 
 
 def _set_mujoco_state(layer: gym.Env, state: Dict[str, Any]) -> None:
