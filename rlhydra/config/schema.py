@@ -406,7 +406,8 @@ def default_buffer() -> Dict[str, Any]:
 
 def default_module() -> Dict[str, Any]:
     """The `module` node of conf/module/mlp.yaml: nulls mean 'the algorithm's default'."""
-    return {"_target_": None, "hidden_sizes": None, "activation": None}
+    return {"_target_": None, "hidden_sizes": None, "activation": None, "conv_filters": None, "conv_activation": None,
+            "encoder": None, "encoders": None}
 
 
 def iter_sections(obj: Any, prefix: str = "") -> Iterator[Tuple[str, Section]]:
