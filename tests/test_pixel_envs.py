@@ -217,3 +217,22 @@ def test_a_minatar_env_continues_exactly_after_a_restore():
         assert a[1:4] == b[1:4]
         if a[2] or a[3]:
             np.testing.assert_array_equal(saved.reset()[0], fresh.reset()[0])
+
+
+def test_the_algorithms_evaluation_envs_leave_out_the_training_only_wrappers(monkeypatch):
+    import rlhydra.env.env_runner as env_runner_module
+    from rlhydra import PPOConfig
+
+    seen = []
+    make = env_runner_module.make_vector_env
+
+    def recording(env, num_envs, *, training=True):
+        seen.append(training)
+        return make(env, num_envs, training=training)
+
+    monkeypatch.setattr(env_runner_module, "make_vector_env", recording)
+    builder = (PPOConfig().environment("CartPole-v1").training(train_batch_size=64, minibatch_size=64, num_epochs=1)
+               .evaluation(interval=1, episodes=1, num_envs=1).debugging(seed=0))
+    with builder.build() as algo:
+        algo.train()
+    assert seen == [True, False]  # the training runner, then the evaluation runner
