@@ -14,6 +14,7 @@ from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
 from rlhydra.connectors.runner_pipelines import build_runner_connectors, module_observation_space
 from rlhydra.data import columns as C
+from rlhydra.data import tree
 from rlhydra.data.checkpoint import load_policy_state, saved_spaces
 from rlhydra.models.catalog import action_dist_cls_for, action_mask_problem, action_space_problem, space_problem
 from rlhydra.models.distributions import Distribution
@@ -110,7 +111,7 @@ class RLModule(abc.ABC):
 
     def compute_single_action(self, observation: Any) -> Any:
         """The env action for one raw observation (as `env.step` takes it)."""
-        return self.compute_actions(_add_batch_dim(observation))[0]
+        return self.compute_actions(tree.map_tree(_add_batch_dim, observation))[0]
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> Tuple[Any, Any]:
@@ -161,10 +162,10 @@ def as_batch(space: Optional[gym.Space], observations: Any) -> Tuple[Any, bool]:
     if isinstance(space, gym.spaces.Dict):
         key = next(iter(space.spaces))
         single = as_batch(space[key], observations[key])[1]
-        return ({k: _add_batch_dim(v) for k, v in observations.items()} if single else observations), single
+        return (tree.map_tree(_add_batch_dim, observations) if single else observations), single
     if isinstance(space, gym.spaces.Tuple):
         single = as_batch(space[0], observations[0])[1]
-        return (tuple(_add_batch_dim(v) for v in observations) if single else observations), single
+        return (tree.map_tree(_add_batch_dim, observations) if single else observations), single
     if space is None or space.shape is None:
         return observations, False
     single = np.shape(observations) == tuple(space.shape)
