@@ -110,7 +110,7 @@ def main(cfg: DictConfig) -> float:
             result = _train(cfg, run_dir, job, previous, trial)
     except TrialPruned as exc:
         elapsed = round(time.perf_counter() - start, 2)
-        write_job_result(run_dir, job, status="pruned", error=str(exc), last_eval_return=exc.value,
+        write_job_result(run_dir, job, status="pruned", error=exc.reason, last_eval_return=exc.value,
                          env_steps=exc.env_steps, time_s=elapsed, trial=exc.trial)
         with _train_log(run_dir):
             print(f"rlhydra: {exc}; the sweep goes on\n  run folder: {run_dir}", flush=True)

@@ -23,7 +23,8 @@ class TrialPruned(Exception):
     """Optuna's pruner stopped this trial after an evaluation; the job ends calmly with status `pruned`."""
 
     def __init__(self, trial: int, value: float, env_steps: int, pruner: str) -> None:
-        super().__init__(f"trial {trial} pruned by {pruner} at {env_steps:,} env steps (eval return {value:.2f})")
+        self.reason = f"by {pruner} at {env_steps:,} env steps (eval return {value:.2f})"
+        super().__init__(f"trial {trial} pruned {self.reason}")
         self.trial, self.value, self.env_steps = trial, value, env_steps
 
 
