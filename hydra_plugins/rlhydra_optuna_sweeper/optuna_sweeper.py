@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
-from hydra.errors import HydraException
+from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -32,8 +32,8 @@ RESULTS_FILE = "optimization_results.yaml"  # best parameters and value, in the 
 RERUN_ATTR = "rerun_as_new_trial"  # set on a trial a crash left RUNNING; it does not count toward n_trials
 
 
-class SweepError(HydraException):
-    """A sweep config the sweeper cannot run; the message names the key and the fix."""
+class SweepError(CompactHydraException):
+    """A sweep config the sweeper cannot run; the message names the key and the fix (printed without a traceback)."""
 
 
 def distribution(override: Override) -> Any:
