@@ -271,7 +271,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                        "continues a stopped suite")
     parser.add_argument("--out", help=f"the table's file (default {LEARNING_FILE}; with --smoke <runs>/LEARNING.md)")
     parser.add_argument("--report-only", action="store_true", help="write the table from the runs there, train nothing")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     try:
         suite = load_suite(args.suite)
     except BenchmarkError as exc:
