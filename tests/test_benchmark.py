@@ -46,7 +46,7 @@ def test_rows_compare_with_the_zoo_at_its_budget_and_say_where_they_fall_short()
     lines = format_table([meets, short, none], suite, smoke=False).splitlines()
     assert lines[2] == "| dqn | MountainCar-v0 | 120k | -99.0 ± 1.0 | 2/2 | 11 s | 110 | -100.0 @ 120k | meets the zoo |"
     assert lines[3] == "| dqn | MountainCar-v0 | 100k | -120.0 ± 0.0 | 1/2 | 10 s | 100 | -100.0 @ 120k | short by 20.0 |"
-    assert lines[4] == "| td3 | Foo-v0 | 1,000 | skipped (below) | 0 | - | - | n/a | not run |"
+    assert lines[4] == "| td3 | Foo-v0 | 1k | skipped (below) | 0 | - | - | n/a | not run |"
     assert lines[-1] == "- Foo-v0: NameNotFound: Environment Foo doesn't exist"
 
 
