@@ -67,10 +67,12 @@ def test_train_py_refuses_with_exit_code_2_and_starts_nothing(override, message,
     ("module.activation=foo", "module.activation=foo: module.activation must be one of tanh, relu, elu, silu, gelu; "
                               "got 'foo'"),
     ("module.widht=32", "module.widht=32: module.widht is not an argument of rlhydra.algorithms.ppo.module.PPOModule. "
-                        "Valid: hidden_sizes, activation, log_std_init, ortho_init."),
+                        "Valid: hidden_sizes, activation, log_std_init, ortho_init, conv_filters, conv_activation, "
+                        "encoder, encoders."),
     ("module.hiden=[32]", "module.hiden=[32]: module.hiden is not an argument of "
                           "rlhydra.algorithms.ppo.module.PPOModule; did you mean module.hidden_sizes? "
-                          "Valid: hidden_sizes, activation, log_std_init, ortho_init."),
+                          "Valid: hidden_sizes, activation, log_std_init, ortho_init, conv_filters, conv_activation, "
+                          "encoder, encoders."),
     ("module.ortho_init=maybe", "module.ortho_init=maybe: module.ortho_init takes true or false (ActorCriticModule "
                                 "declares ortho_init: bool), got 'maybe'"),
     ("module.observation_space=3", "module.observation_space=3: module.observation_space is set by rlhydra from the "
@@ -113,9 +115,9 @@ def test_sac_names_its_own_algorithm_and_help_command():
     (["module._target_=rlhydra.buffers.ReplayBuffer"],
      "module._target_=rlhydra.buffers.ReplayBuffer: is not a rlhydra.models.rl_module.RLModule subclass"),
     (["env_runners.env_to_module_connectors=[{_target_: rlhydra.connectors.env_to_module.NormalizeObservations, "
-      "dimm: 4}]"], "env_runners.env_to_module_connectors[0].dimm: not an argument of "
+      "shap: 4}]"], "env_runners.env_to_module_connectors[0].shap: not an argument of "
                     "rlhydra.connectors.env_to_module.NormalizeObservations; did you mean "
-                    "env_runners.env_to_module_connectors[0].dim?"),
+                    "env_runners.env_to_module_connectors[0].shape?"),
 ])
 def test_buffer_module_and_connector_nodes_are_checked_against_their_class(overrides, message):
     assert message in refused(*overrides)

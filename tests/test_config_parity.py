@@ -95,7 +95,7 @@ def _sample(argument: targets.Argument) -> Any:
         default = list(default)
     if default is not None and _writable(default) and fit(default, argument.annotation)[0] is None:
         return default
-    for value in (4, 0.5, True, "cpu", [4, 4]):
+    for value in (4, 0.5, True, "cpu", [4, 4], [[4, 4, 1]], {"key": {"size": 4}}):
         if fit(value, argument.annotation)[0] is None and targets.value_problem(argument, value) is None:
             return value
     return inspect.Parameter.empty

@@ -77,7 +77,8 @@ def test_module_arguments_are_typed_by_the_constructor_in_the_python_door():
     assert "module.activation: must be one of tanh, relu, elu, silu, gelu; got 'foo'" in message
     assert "module.ortho_init: takes true or false" in message
     assert ("module.widht: not an argument of rlhydra.algorithms.ppo.module.PPOModule. "
-            "Valid: hidden_sizes, activation, log_std_init, ortho_init.") in message
+            "Valid: hidden_sizes, activation, log_std_init, ortho_init, conv_filters, conv_activation, "
+            "encoder, encoders.") in message
 
 
 def test_buffer_arguments_are_typed_and_the_ones_rlhydra_passes_are_refused():
@@ -97,9 +98,9 @@ def test_buffer_arguments_are_typed_and_the_ones_rlhydra_passes_are_refused():
 def test_connector_arguments_are_typed():
     problems = check_target("env_runners.env_to_module_connectors[0]",
                             "rlhydra.connectors.env_to_module.NormalizeObservations",
-                            {"dim": "four", "clip": 5}, (), targets.CONNECTOR_BASE)
-    assert problems == ["env_runners.env_to_module_connectors[0].dim: takes an integer "
-                        "(NormalizeObservations declares dim: int), got 'four'"]
+                            {"shape": [4], "clip": "five"}, (), targets.CONNECTOR_BASE)
+    assert problems == ["env_runners.env_to_module_connectors[0].clip: takes a number "
+                        "(NormalizeObservations declares clip: float), got 'five'"]
 
 
 def test_a_kwargs_handed_to_the_base_stands_for_the_base_arguments():

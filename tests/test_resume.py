@@ -15,6 +15,7 @@ from rlhydra.core.resume import resume_config
 from tests.conftest import MUJOCO, ROOT, compose_cfg
 
 N, M = 3, 3
+DICT_ENV = "tests.structured_envs:DictImageEnv"
 
 
 def comparable(result):
@@ -56,6 +57,10 @@ def weights(algo):
     pytest.param(lambda: sac().rl_module(use_sde=True), id="sac-gsde"),
     pytest.param(lambda: ppo(num_env_runners=2), id="ppo-2-runner-processes"),
     pytest.param(lambda: sac("HalfCheetah-v5"), id="sac-halfcheetah", marks=MUJOCO),
+    # structured observations: a Dict of a uint8 image, a float vector, a Discrete and a Tuple
+    pytest.param(lambda: dqn().environment(DICT_ENV), id="dqn-per-dict-image-obs"),
+    pytest.param(lambda: ppo(num_env_runners=2).environment(DICT_ENV).env_runners(normalize_obs=False),
+                 id="ppo-dict-image-obs-2-runner-processes"),
 ])
 def test_n_then_m_iterations_after_a_restore_equal_n_plus_m(make, tmp_path):
     with make().build() as algo:

@@ -55,6 +55,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.tree = SumTree(self.capacity_per_env * num_envs)
         self.max_priority = 1.0
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the stored data plus the sum tree."""
+        return super().nbytes + self.tree.nbytes
+
     def add(self, rollout: dict[str, Any]) -> None:
         super().add(rollout)
         written = min(len(rollout[C.REWARDS]), self.capacity_per_env)

@@ -33,6 +33,11 @@ class SumTree:
         view.flags.writeable = False
         return view
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the sum and min arrays."""
+        return self._sum.nbytes + self._min.nbytes
+
     def total(self) -> float:
         return float(self._sum[1])
 

@@ -2,9 +2,10 @@
 connectors, replay buffer), the env id, and one env's spaces against the algorithm and its module."""
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, Dict, List, Optional
 
 import gymnasium as gym
+import numpy as np
 from omegaconf import MISSING, DictConfig
 
 from rlhydra.buffers import ReplayBuffer
@@ -20,7 +21,9 @@ from rlhydra.connectors.pipeline import Connector
 from rlhydra.connectors.runner_pipelines import module_observation_space
 from rlhydra.env.make import env_spaces, resolve_env_spec
 from rlhydra.env.video import check_video_support
+from rlhydra.data.columns import ACTION_MASK
 from rlhydra.models.apis import missing_api_methods
+from rlhydra.models.catalog import space_problem
 from rlhydra.models.rl_module import RLModule
 
 
@@ -59,15 +62,31 @@ def space_problems(config: AlgorithmConfig, obs_space: Any, act_space: Any) -> L
         return [f"algorithm={spec.name} needs {' or '.join(spec.action_spaces)} actions, but env "
                 f"'{config.env.id}' has {kind} actions ({act_space}). Pick an algorithm that supports "
                 "them or another env."]
-    target, _ = module_target_and_kwargs(config.module, spec.default_module)
+    target, kwargs = module_target_and_kwargs(config.module, spec.default_module)
     try:
         cls = import_object(target)
     except (ImportError, AttributeError, ValueError):
         return []  # reported by the module check
-    problem = cls.check_spaces(obs_space, act_space) if hasattr(cls, "check_spaces") else None
+    problem = _module_space_problem(cls, kwargs, obs_space, act_space)
     if problem:
         return [f"module: {problem} (env.id={config.env.id}). Pick another env or module._target_."]
     return []
+
+
+def _module_space_problem(cls: type, kwargs: Dict[str, Any], obs_space: Any, act_space: Any) -> Optional[str]:
+    """The module class's own check; for the catalog's modules, with the module's encoder settings: a user's
+    `module.encoder` takes whatever it takes, and `module.conv_filters` must fit the images."""
+    if not hasattr(cls, "check_spaces"):
+        return None
+    if kwargs.get("encoder"):  # only the action side (and a mask's fit) is checked
+        stand_in = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        if isinstance(obs_space, gym.spaces.Dict) and ACTION_MASK in obs_space.spaces:
+            stand_in = gym.spaces.Dict({ACTION_MASK: obs_space[ACTION_MASK], "observation": stand_in})
+        return cls.check_spaces(stand_in, act_space)
+    problem = cls.check_spaces(obs_space, act_space)
+    if problem is None and kwargs.get("conv_filters") and not kwargs.get("encoders"):
+        problem = space_problem(obs_space, kwargs["conv_filters"])
+    return problem
 
 
 def _env_problems(config: AlgorithmConfig) -> List[str]:

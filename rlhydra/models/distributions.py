@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Dict, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -55,6 +56,45 @@ class Categorical(Distribution):
 
     def deterministic_sample(self) -> Tensor:
         return torch.argmax(self.logits, dim=-1)
+
+
+class MultiCategorical(Distribution):
+    """Independent categoricals, one per MultiDiscrete component: logits [B, sum(nvec)], actions int64 [B, k].
+
+    `from_inputs` needs the component sizes: use the class `MultiCategorical.with_nvec(nvec)` returns (the modules'
+    `action_dist_cls()` does); log-probs and entropies are summed over the components."""
+
+    nvec: Tuple[int, ...] = ()
+
+    def __init__(self, logits: Tensor, nvec: Sequence[int] = ()) -> None:
+        self.components = [Categorical(part) for part in logits.split(list(nvec or self.nvec), dim=-1)]
+
+    @classmethod
+    def from_inputs(cls, inputs: Tensor) -> "MultiCategorical":
+        return cls(inputs)
+
+    @classmethod
+    def with_nvec(cls, nvec: Sequence[int]) -> type:
+        """The MultiCategorical class for these component sizes (one class per nvec)."""
+        key = tuple(int(n) for n in nvec)
+        if key not in _MULTI_CATEGORICALS:
+            _MULTI_CATEGORICALS[key] = type(f"MultiCategorical{list(key)}", (MultiCategorical,), {"nvec": key})
+        return _MULTI_CATEGORICALS[key]
+
+    def sample(self) -> Tensor:
+        return torch.stack([c.sample() for c in self.components], dim=-1)
+
+    def logp(self, actions: Tensor) -> Tensor:
+        return torch.stack([c.logp(actions[..., i]) for i, c in enumerate(self.components)], dim=-1).sum(-1)
+
+    def entropy(self) -> Tensor:
+        return torch.stack([c.entropy() for c in self.components], dim=-1).sum(-1)
+
+    def deterministic_sample(self) -> Tensor:
+        return torch.stack([c.deterministic_sample() for c in self.components], dim=-1)
+
+
+_MULTI_CATEGORICALS: Dict[Tuple[int, ...], type] = {}
 
 
 class DiagGaussian(Distribution):

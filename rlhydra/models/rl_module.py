@@ -15,7 +15,8 @@ from rlhydra.config.schema import ConfigError
 from rlhydra.connectors.runner_pipelines import build_runner_connectors, module_observation_space
 from rlhydra.data import columns as C
 from rlhydra.data.checkpoint import load_policy_state, saved_spaces
-from rlhydra.models.distributions import Categorical, DiagGaussian, Distribution
+from rlhydra.models.catalog import action_dist_cls_for, action_mask_problem, action_space_problem, space_problem
+from rlhydra.models.distributions import Distribution
 
 Batch = Dict[str, Any]
 
@@ -55,9 +56,7 @@ class RLModule(abc.ABC):
 
     def action_dist_cls(self) -> Type[Distribution]:
         """The distribution built from `action_dist_inputs` for this action space."""
-        if isinstance(self.action_space, gym.spaces.Discrete):
-            return Categorical
-        return DiagGaussian
+        return action_dist_cls_for(self.action_space)
 
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> Optional[str]:
@@ -145,15 +144,15 @@ class TorchRLModule(nn.Module, RLModule):
 
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> Optional[str]:
-        """The default torch modules take flat Box/Discrete observations and Box/Discrete actions."""
-        if not isinstance(observation_space, (gym.spaces.Box, gym.spaces.Discrete)):
-            return (f"{cls.__name__} takes Box or Discrete observations, not {observation_space}; "
-                    "flatten them with an env wrapper or write a module for them")
-        if not isinstance(action_space, (gym.spaces.Box, gym.spaces.Discrete)):
-            return f"{cls.__name__} takes Box or Discrete actions, not {action_space}"
-        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
-            return f"{cls.__name__} takes 1-D Box actions, not shape {action_space.shape}"
-        return None
+        """The default torch modules take what the catalog encodes (rlhydra.models.catalog) and Discrete,
+        MultiDiscrete or 1-D Box actions; an `action_mask` observation key must fit the Discrete actions."""
+        problem = space_problem(observation_space)
+        if problem:
+            return f"{cls.__name__}: {problem}"
+        problem = action_space_problem(action_space)
+        if problem:
+            return f"{cls.__name__} {problem}"
+        return action_mask_problem(observation_space, action_space)
 
 
 def as_batch(space: Optional[gym.Space], observations: Any) -> Tuple[Any, bool]:

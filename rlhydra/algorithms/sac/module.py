@@ -1,7 +1,9 @@
-"""SAC's default RLModule: a tanh-squashed Gaussian actor, twin Q critics and their targets."""
+"""SAC's default RLModule: a tanh-squashed Gaussian actor, twin Q critics and their targets, the actor and the
+critics each on an encoder of their own (models/catalog.py)."""
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Sequence, Tuple
+import itertools
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import gymnasium as gym
 import torch
@@ -10,9 +12,10 @@ from torch import Tensor, nn
 from rlhydra.data import columns as C
 from rlhydra.models.apis import SquashedGaussianActorAPI
 from rlhydra.models.rl_module import Batch, TorchRLModule, bounded_box_problem
+from rlhydra.models.catalog import build_encoder
 from rlhydra.models.target_networks import target_copy
 from rlhydra.models.distributions import SquashedGaussian
-from rlhydra.models.mlp import activation_class, flat_dim, mlp
+from rlhydra.models.mlp import activation_class, mlp
 from rlhydra.models.q_networks import TwinQ
 
 
@@ -56,24 +59,33 @@ class SACModule(TorchRLModule, SquashedGaussianActorAPI):
         log_std_max: float = 2.0,
         use_sde: bool = False,
         log_std_init: float = -3.0,
+        conv_filters: Optional[List[List[Any]]] = None,  # images: [[out_channels, kernel, stride], ...]; null: by size
+        conv_activation: str = "relu",  # activation of the image encoder's layers
+        encoder: Optional[Dict[str, Any]] = None,  # {_target_: pkg.MyEncoder, ...}: replaces the whole encoder
+        encoders: Optional[Dict[str, Dict[str, Any]]] = None,  # {<Dict key>: {_target_: ...}}: one entry's encoder
     ) -> None:
         super().__init__(observation_space, action_space)
-        obs_dim, act_dim = flat_dim(observation_space), int(action_space.shape[0])
+        encoder_kwargs = dict(conv_filters=conv_filters, conv_activation=conv_activation, encoder=encoder,
+                              encoders=encoders)
+        self.actor_encoder = build_encoder(observation_space, **encoder_kwargs)
+        obs_dim, act_dim = self.actor_encoder.out_dim, int(action_space.shape[0])
         self.use_sde = use_sde  # gSDE exploration: noise redrawn once per sampling round (SB3's sde_sample_freq=-1)
         self.actor: nn.Module = (SDEActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init) if use_sde
                                  else mlp(obs_dim, hidden_sizes, 2 * act_dim, activation, ortho_init=False))
-        self.critic = TwinQ(obs_dim, act_dim, hidden_sizes, activation)
+        self.critic = TwinQ(obs_dim, act_dim, hidden_sizes, activation,
+                            encoder=build_encoder(observation_space, **encoder_kwargs))
         self.critic_target = target_copy(self.critic)
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
 
     def action_dist_cls(self) -> type:
         return SquashedGaussian
 
-    def dist_inputs(self, obs: Tensor) -> Tensor:
+    def dist_inputs(self, obs: Any) -> Tensor:
+        features = self.actor_encoder(obs)
         if self.use_sde:
-            mean, log_std, _ = self.actor(obs)
+            mean, log_std, _ = self.actor(features)
         else:
-            mean, log_std = self.actor(obs).chunk(2, dim=-1)
+            mean, log_std = self.actor(features).chunk(2, dim=-1)
         return torch.cat([mean, log_std.clamp(self.log_std_min, self.log_std_max)], dim=-1)
 
     def forward_inference(self, batch: Batch) -> Batch:
@@ -82,7 +94,7 @@ class SACModule(TorchRLModule, SquashedGaussianActorAPI):
     def forward_exploration(self, batch: Batch) -> Batch:
         if not self.use_sde:
             return {C.ACTION_DIST_INPUTS: self.dist_inputs(batch[C.OBS])}
-        mean, _, latent = self.actor(batch[C.OBS])
+        mean, _, latent = self.actor(self.actor_encoder(batch[C.OBS]))
         return {C.ACTIONS: torch.tanh(mean + latent @ self.actor.noise)}
 
     def reset_noise(self) -> None:
@@ -93,14 +105,14 @@ class SACModule(TorchRLModule, SquashedGaussianActorAPI):
     def forward_train(self, batch: Batch) -> Batch:
         return {C.ACTION_DIST_INPUTS: self.dist_inputs(batch[C.OBS])}
 
-    def compute_q_values(self, obs: Tensor, actions: Tensor) -> Tuple[Tensor, Tensor]:
+    def compute_q_values(self, obs: Any, actions: Tensor) -> Tuple[Tensor, Tensor]:
         return self.critic(obs, actions)
 
-    def compute_target_q_values(self, obs: Tensor, actions: Tensor) -> Tuple[Tensor, Tensor]:
+    def compute_target_q_values(self, obs: Any, actions: Tensor) -> Tuple[Tensor, Tensor]:
         return self.critic_target(obs, actions)
 
     def actor_parameters(self) -> Iterable[nn.Parameter]:
-        return self.actor.parameters()
+        return itertools.chain(self.actor_encoder.parameters(), self.actor.parameters())
 
     def critic_parameters(self) -> Iterable[nn.Parameter]:
         return self.critic.parameters()
