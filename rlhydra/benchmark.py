@@ -231,8 +231,8 @@ def section(suite: Suite, rows: Sequence[Row], pngs: Dict[str, str], out: str, c
              f"`{command}` on {datetime.date.today().isoformat()}: {platform.platform()}, {os.cpu_count()} CPUs, "
              f"{versions}. Each seed's final evaluation is the mean of "
              f"{SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes} deterministic episodes; the table gives the "
-             "mean ± std of those over seeds. Wall time and env steps/s are per seed run (training and evaluations, "
-             "one process, the jobs one after another). rl-zoo: " + (suite.zoo_source or "n/a") +
+             "mean ± std of those over seeds. Wall time and env steps/s are per seed run, training and evaluations "
+             "(jobs one at a time unless the command names a parallel launcher). rl-zoo: " + (suite.zoo_source or "n/a") +
              ", one trained agent at its own budget; 'n/a' where the zoo lists no such pair.", "",
              format_table(rows, suite, smoke), ""]
     if pngs:
