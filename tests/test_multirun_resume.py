@@ -79,3 +79,40 @@ def test_a_rerun_multirun_skips_finished_jobs_resumes_the_interrupted_one_and_ru
     assert all(r["status"] == "ok" and r["env_steps"] == 768 for r in results.values())
     assert results["seed=1"]["final_return"] == pytest.approx(uninterrupted[-1]["eval/episode_return_mean"])
     assert len(rows(results["seed=2"]["run_dir"])) == 3
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_multirun_says_how_to_continue_and_the_same_command_resumes_the_job(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    sweep_dir = tmp_path / "sweep"
+    command = [sys.executable, "train.py", "-m", "seed=0,1", "total_steps=5120", "evaluation.interval=0",
+               "logger=jsonl", f"hydra.sweep.dir={sweep_dir}"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        metrics = list(sweep_dir.glob("*/metrics.jsonl"))
+        if metrics and len(metrics[0].read_text().splitlines()) >= 3:
+            break
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)  # polling for the job's progress, not synchronising with a fixed delay
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    (job_dir,) = [p.parent for p in sweep_dir.glob("*/metrics.jsonl")]
+    assert (f"  continue:   the same multirun command with hydra.sweep.dir={sweep_dir} (finished jobs are skipped, "
+            "this one resumes)") in out
+    stopped = json.loads((job_dir / "result.json").read_text())
+    assert stopped["status"] == "stopped" and stopped["env_steps"] < 5120
+
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"continuing from {job_dir}/checkpoints/final" in again.stdout
+    steps = [row["env_steps"] for row in rows(job_dir)]
+    assert steps == list(range(256, 5121, 256))  # its env steps continue where the stop left them
+    assert [r["status"] for r in read_job_results(str(sweep_dir))] == ["ok", "ok"]
