@@ -117,8 +117,9 @@ def test_breakout_training_rewards_are_clipped_and_a_lost_life_ends_only_a_train
     assert len(rewards) > 0
 
 
-def test_a_frame_stack_continues_exactly_after_a_restore():
-    config = EnvConfig(id="CartPole-v1", frame_stack=4)
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "tests.structured_envs:PixelSideEnv"])
+def test_a_frame_stack_continues_exactly_after_a_restore(env_id):
+    config = EnvConfig(id=env_id, frame_stack=4)
     saved, fresh = make_single(config, training=True, seed=1), make_single(config, training=True, seed=99)
     for _ in range(7):
         saved.step(saved.action_space.sample())
@@ -217,3 +218,54 @@ def test_a_minatar_env_continues_exactly_after_a_restore():
         assert a[1:4] == b[1:4]
         if a[2] or a[3]:
             np.testing.assert_array_equal(saved.reset()[0], fresh.reset()[0])
+
+
+def test_the_algorithms_evaluation_envs_leave_out_the_training_only_wrappers(monkeypatch):
+    import rlhydra.env.env_runner as env_runner_module
+    from rlhydra import PPOConfig
+
+    seen = []
+    make = env_runner_module.make_vector_env
+
+    def recording(env, num_envs, *, training=True):
+        seen.append(training)
+        return make(env, num_envs, training=training)
+
+    monkeypatch.setattr(env_runner_module, "make_vector_env", recording)
+    builder = (PPOConfig().environment("CartPole-v1").training(train_batch_size=64, minibatch_size=64, num_epochs=1)
+               .evaluation(interval=1, episodes=1, num_envs=1).debugging(seed=0))
+    with builder.build() as algo:
+        algo.train()
+    assert seen == [True, False]  # the training runner, then the evaluation runner
+
+
+@pytest.mark.parametrize("shape, stacked", [((6, 5, 3), (6, 5, 12)), ((3, 6, 5), (12, 6, 5)), ((6, 5), (4, 6, 5)),
+                                            ((7,), (4, 7))])
+def test_frame_stack_keeps_images_images_stacking_along_their_channels(shape, stacked):
+    from rlhydra.env.wrappers import frame_stack
+
+    class Counting(gym.Env):
+        observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            self.t = 0
+            return self._obs(), {}
+
+        def _obs(self):
+            return np.full(shape, self.t, np.uint8)
+
+        def step(self, action):
+            self.t += 1
+            return self._obs(), 0.0, False, False, {}
+
+    env = frame_stack(Counting(), 4)
+    assert env.observation_space.shape == stacked
+    env.reset()
+    for _ in range(5):
+        obs, *_ = env.step(0)
+    assert obs.shape == stacked and env.observation_space.contains(obs)
+    if len(shape) == 3 and shape[-1] == 3:  # channels last: frame f fills channels 3f..3f+2, oldest first
+        np.testing.assert_array_equal(obs[0, 0], [2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5])
+    else:  # on the first axis, oldest first
+        np.testing.assert_array_equal(obs.reshape(4, -1)[:, 0], [2, 3, 4, 5])

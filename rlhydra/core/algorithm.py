@@ -285,7 +285,7 @@ class Algorithm:
             module = torch_inference(copy.deepcopy(self.learner.raw_module).to("cpu").float())
             self._predict_runner = EnvRunner(self.config.env, self.config.env_runners, module, num_envs=1,
                                              seed=self.config.seed, explore=explore,
-                                             squashed_actions=self.squashed_actions)
+                                             squashed_actions=self.squashed_actions, training=False)
         self._predict_runner.set_weights(self.learner.get_weights())
         self._predict_runner.set_connector_state(self.env_runner.get_connector_state())
         return self._predict_runner
@@ -298,6 +298,7 @@ class Algorithm:
             self._eval_runner = EnvRunner(  # with evaluation workers, this one only serves compute_actions()
                 self.config.env, self.config.env_runners, module, num_envs=1 if ev.num_env_runners else ev.num_envs,
                 seed=self.config.seed, explore=not ev.deterministic, squashed_actions=self.squashed_actions,
+                training=False,
             )
         self._eval_runner.set_weights(self.learner.get_weights())
         self._eval_runner.set_connector_state(self.env_runner.get_connector_state())

@@ -64,11 +64,37 @@ def atari_preprocessing(env: gym.Env) -> gym.Env:
 
 
 def frame_stack(env: gym.Env, stack_size: int) -> gym.Env:
-    """The last `stack_size` observations on a new first axis ((4, 84, 84) from 84x84 frames)."""
+    """The last `stack_size` observations: on a new first axis ((4, 84, 84) from 84x84 frames, (4, 8) from 8-vectors);
+    images with channels stack along their channel axis as SB3's VecFrameStack does ((96, 96, 12) from four
+    (96, 96, 3) frames, (12, 64, 64) from four (3, 64, 64)), so they stay images for the CNN."""
     if not isinstance(env.observation_space, gym.spaces.Box):
         raise ConfigError(f"env.frame_stack={stack_size}: stacks Box observations, and this env's are "
                           f"{env.observation_space}; set env.frame_stack=1")
-    return FrameStackObservation(env, stack_size)
+    stacked = FrameStackObservation(env, stack_size)
+    if len(env.observation_space.shape) == 3:
+        return MergeStackedChannels(stacked)
+    return stacked
+
+
+class MergeStackedChannels(gym.ObservationWrapper):
+    """(k, *image) stacked images -> one image with k times the channels (channels-first or -last, as the frames)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        k, a, _, c = env.observation_space.shape
+        self.channels_last = not a < c  # the catalog's rule: channels-first when the first axis is the smaller
+        self.observation_space = gym.spaces.Box(self._merge(env.observation_space.low),
+                                                self._merge(env.observation_space.high),
+                                                dtype=env.observation_space.dtype)
+
+    def _merge(self, x: np.ndarray) -> np.ndarray:
+        k, a, b, c = x.shape
+        if self.channels_last:  # (k, H, W, C) -> (H, W, k * C), frame by frame along the channels
+            return np.ascontiguousarray(np.moveaxis(x, 0, 2)).reshape(a, b, k * c)
+        return x.reshape(k * a, b, c)  # (k, C, H, W) -> (k * C, H, W)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return self._merge(np.asarray(observation))
 
 
 def preprocessing_wrappers(preprocessing: Optional[str], *, training: bool) -> List[Wrap]:
