@@ -34,6 +34,8 @@ from rlhydra.core.resume import resume_config
 from rlhydra.env.env_runner import EnvStepError
 from rlhydra.env.env_runner_group import EnvRunnerError
 from rlhydra.loggers import build_loggers, check_logger_overrides
+from rlhydra.multirun import PreviousRun, previous_run, truncate_metrics
+from rlhydra.optuna_study import TrialPruned, TrialReporter, pop_trial
 from rlhydra.sweep_summary import JobContext, job_context, write_job_result
 
 ERROR_LOG = "error.log"  # in the run folder: the env tracebacks of skipped evaluation rounds and of a fatal env error
@@ -95,10 +97,24 @@ def main(cfg: DictConfig) -> float:
     """
     run_dir = HydraConfig.get().runtime.output_dir
     job = job_context()
+    # A multirun job's folder is named after its config (rlhydra/multirun.py): an earlier run of it is skipped
+    # when it finished, else continued from its latest checkpoint.
+    previous = previous_run(run_dir) if job.num is not None else None
+    if previous is not None and previous.finished:
+        with _train_log(run_dir):
+            return _skip_finished(run_dir, previous)
+    trial = pop_trial(cfg)  # the Optuna trial this job reports to (hydra/sweeper=rlhydra_optuna), else None
     start = time.perf_counter()
     try:
         with _train_log(run_dir):
-            result = _train(cfg, run_dir, job)
+            result = _train(cfg, run_dir, job, previous, trial)
+    except TrialPruned as exc:
+        elapsed = round(time.perf_counter() - start, 2)
+        write_job_result(run_dir, job, status="pruned", error=exc.reason, last_eval_return=exc.value,
+                         env_steps=exc.env_steps, time_s=elapsed, trial=exc.trial)
+        with _train_log(run_dir):
+            print(f"rlhydra: {exc}; the sweep goes on\n  run folder: {run_dir}", flush=True)
+        return exc.value
     except (TrainingInterrupted, StoppedAtOnce) as exc:
         if launched_rank() != 0:
             raise
@@ -106,7 +122,7 @@ def main(cfg: DictConfig) -> float:
         write_job_result(run_dir, job, status="stopped", error=f"stopped by {exc.signal_name}", time_s=elapsed,
                          env_steps=exc.env_steps, checkpoint=exc.checkpoint)
         with _train_log(run_dir):
-            print(stop_summary(exc, run_dir, elapsed), flush=True)
+            print(stop_summary(exc, run_dir, elapsed, job.sweep_dir), flush=True)
         sys.exit(128 + int(getattr(signal, exc.signal_name, signal.SIGINT)))  # 130 for SIGINT, 143 for SIGTERM
     except Exception as exc:
         if launched_rank() != 0:
@@ -134,12 +150,32 @@ def main(cfg: DictConfig) -> float:
     return final
 
 
-def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
+def _skip_finished(run_dir: str, previous: PreviousRun) -> float:
+    """A multirun job that an earlier run of the same config finished: nothing to train."""
+    result = previous.result or {}
+    final = result.get("final_return")
+    final = float(final) if isinstance(final, (int, float)) else math.nan
+    print(f"rlhydra: already done, skipped: {run_dir} ({result.get('env_steps', 0):,} env steps, final eval return "
+          f"{final:.2f}); delete its result.json to train it again", flush=True)
+    return final
+
+
+def _train(cfg: DictConfig, run_dir: str, job: JobContext, previous: Optional[PreviousRun] = None,
+           trial: Optional[int] = None) -> Dict[str, Any]:
     check_logger_overrides(job.overrides)
     tuned = _apply_tuned(cfg, job)
     config = check_hydra_config(cfg)  # every user error surfaces here, before any env or worker starts
     if config.resume:
         config = resume_config(cfg, job.overrides, HydraConfig.get().runtime.choices.keys())
+    elif previous is not None and previous.checkpoint:
+        # the same config (the folder's hash) as the checkpoint's: resume exactly, in this folder
+        if previous.checkpoint_env_steps >= config.total_steps:
+            return _evaluate_checkpoint(config, previous.checkpoint)
+        dropped = truncate_metrics(os.path.join(run_dir, "metrics.jsonl"), previous.checkpoint_env_steps)
+        print(f"rlhydra: this job stopped earlier at {previous.checkpoint_env_steps:,} env steps; continuing from "
+              f"{previous.checkpoint}" + (f" ({dropped} metrics rows after it dropped)" if dropped else ""),
+              flush=True)
+        config.resume = previous.checkpoint
     if launched_rank() == 0:
         print(f"rlhydra: {config.algorithm.name} on {config.env.id}, seed {config.seed}, "
               f"{config.total_steps:,} env steps -> {run_dir}", flush=True)
@@ -150,6 +186,7 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
         factory = functools.partial(build_loggers, run_name=job.override_dirname or None, group=job.sweep_name)
         return launch(config, learn_on_rank, config, run_dir, factory)
     algo: Optional[Algorithm] = None
+    reporter: Optional[TrialReporter] = None
     error_log = os.path.join(run_dir, ERROR_LOG)
     try:
         algo = Algorithm.from_checkpoint(config.resume, config) if config.resume else config.build()
@@ -157,6 +194,10 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
             print(f"rlhydra: resumed {config.resume} at iteration {algo.iteration} ({algo.env_steps:,} env steps)",
                   flush=True)
         loggers = build_loggers(config, run_dir, run_name=job.override_dirname or None, group=job.sweep_name)
+        if trial is not None:  # last: every other logger has the row when the pruner stops the run
+            hc = HydraConfig.get()
+            reporter = TrialReporter(trial, hc.sweeper, str(hc.sweep.dir), hc.runtime.cwd)
+            loggers.append(reporter)
         _say_how_progress_comes(config)
         try:
             result = algo.learn(loggers=loggers, checkpoint_dir=os.path.join(run_dir, "checkpoints"),
@@ -166,6 +207,10 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
         finally:
             for logger in loggers:
                 logger.close()
+    except TrialPruned:
+        if reporter is not None:
+            reporter.mark_pruned()
+        raise
     except ENV_FAILURES as exc:
         raise env_failed(exc, algo, config, error_log) from exc
     except KeyboardInterrupt:  # a second Ctrl-C/SIGTERM (or one before training began): stop now, quietly
@@ -178,6 +223,18 @@ def _train(cfg: DictConfig, run_dir: str, job: JobContext) -> Dict[str, Any]:
 
 
 STOP_REASON = "stop_reason"  # why learn() returned, stated in the summary
+
+
+def _evaluate_checkpoint(config: AlgorithmConfig, checkpoint: str) -> Dict[str, Any]:
+    """A multirun job whose run trained to the end but stopped before writing result.json: evaluate its checkpoint
+    (the same seeds as the run's own final evaluation)."""
+    print(f"rlhydra: this job's checkpoint {checkpoint} already reaches total_steps={config.total_steps:,}; "
+          "evaluating it", flush=True)
+    algo = Algorithm.from_checkpoint(checkpoint, config)
+    try:
+        return {**algo.evaluate(), "env_steps": algo.env_steps, "checkpoint": checkpoint, STOP_REASON: "resumed done"}
+    finally:
+        algo.stop()
 
 
 class _Tee(io.TextIOBase):
@@ -248,8 +305,10 @@ class StoppedAtOnce(Exception):
         self.env_steps = algo.env_steps if algo is not None else 0
 
 
-def stop_summary(exc: Union[TrainingInterrupted, StoppedAtOnce], run_dir: str, elapsed: float) -> str:
-    """The calm end of a run stopped by a signal: why, where, what was kept and the command that continues it."""
+def stop_summary(exc: Union[TrainingInterrupted, StoppedAtOnce], run_dir: str, elapsed: float,
+                 sweep_dir: Optional[str] = None) -> str:
+    """The calm end of a run stopped by a signal: why, where, what was kept and the command that continues it (in a
+    multirun: the same command into the same sweep folder)."""
     if not isinstance(exc, StoppedAtOnce):
         why = f"stopped by {exc.signal_name}"
     elif exc.iteration or exc.env_steps:
@@ -259,8 +318,12 @@ def stop_summary(exc: Union[TrainingInterrupted, StoppedAtOnce], run_dir: str, e
     lines = [f"rlhydra: {why} after {elapsed:.1f}s: iteration {exc.iteration}, {exc.env_steps:,} env steps",
              f"  run folder: {run_dir}"]
     if exc.checkpoint and os.path.isdir(exc.checkpoint):
-        lines += [f"  checkpoint: {exc.checkpoint}",
-                  f"  continue:   {command_name()} resume={exc.checkpoint}"]
+        lines.append(f"  checkpoint: {exc.checkpoint}")
+        if sweep_dir:
+            lines.append(f"  continue:   the same multirun command with hydra.sweep.dir={sweep_dir} (finished jobs "
+                         "are skipped, this one resumes)")
+        else:
+            lines.append(f"  continue:   {command_name()} resume={exc.checkpoint}")
     else:
         lines.append("  checkpoint: none written (checkpointing.save_final=true saves one on a stop, "
                      "checkpointing.interval=N every N iterations)")

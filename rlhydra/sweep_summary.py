@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 JOB_RESULT_FILE = "result.json"
 SUMMARY_FILE = "summary.md"
 SUMMARY_JSON = "summary.json"
+TRIAL_OVERRIDE = "+optuna.trial="  # added to each job by the rlhydra_optuna sweeper
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,11 @@ def format_summary(rows: Sequence[Dict[str, Any]], sweep_dir: str = "") -> str:
         text = " ".join(_short(o) for o in setting if o not in common) or "(all jobs)"
         lines += ["", f"Best: {text}: mean final return {float(np.mean(values)):.2f} over {len(values)} "
                       f"seed{'s' * (len(values) > 1)}"]
-    failed = [r for r in rows if r.get("status") not in ("ok", None)]
+    pruned = [r for r in rows if r.get("status") == "pruned"]
+    if pruned:
+        lines += ["", f"{len(pruned)} trial(s) pruned (stopped early by the Optuna pruner): job(s) "
+                      + ", ".join(str(r.get("job")) for r in pruned)]
+    failed = [r for r in rows if r.get("status") not in ("ok", "pruned", None)]
     if failed:
         lines += ["", f"{len(failed)} job(s) did not finish:"]
         lines += [f"- job {r.get('job')} ({_own_overrides(r, common)}): {r.get('status')}: {_first_line(r.get('error'))}"
@@ -142,7 +147,8 @@ def rank_settings(rows: Sequence[Dict[str, Any]]) -> List[Tuple[Tuple[str, ...],
     groups: Dict[Tuple[str, ...], List[float]] = {}
     for r in rows:
         if _is_number(r.get("final_return")):
-            key = tuple(o for o in r.get("overrides", []) if not o.lstrip("+~").startswith("seed="))
+            key = tuple(o for o in r.get("overrides", [])
+                        if not o.lstrip("+~").startswith("seed=") and not o.startswith(TRIAL_OVERRIDE))
             groups.setdefault(key, []).append(float(r["final_return"]))
     return sorted(groups.items(), key=lambda item: -float(np.mean(item[1])))
 
@@ -196,8 +202,9 @@ class SweepSummary(Callback):
 
 
 def _own_overrides(row: Dict[str, Any], common: Sequence[str]) -> str:
-    """The job's overrides not shared by every job, long floats shortened for reading."""
-    own = [_short(o) for o in row.get("overrides", []) if o not in common]
+    """The job's overrides not shared by every job, long floats shortened for reading (the Optuna sweeper's
+    `+optuna.trial=N` left out: N is the job number)."""
+    own = [_short(o) for o in row.get("overrides", []) if o not in common and not o.startswith(TRIAL_OVERRIDE)]
     return " ".join(own) or "(none)"
 
 

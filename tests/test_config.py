@@ -153,7 +153,7 @@ def test_tuned_settings_are_looked_up_by_the_actual_env_id():
     assert acrobot.algorithm.train_batch_size == 4096 and acrobot.env_runners.num_envs_per_env_runner == 16
     gym = from_hydra(compose_cfg(["env=gym", "env.id=Acrobot-v1", "algorithm.gae_lambda=0.9"]))
     assert gym.algorithm.train_batch_size == 4096 and gym.algorithm.gae_lambda == 0.9  # the command line wins
-    unknown = from_hydra(compose_cfg(["env.id=MountainCar-v0"]))  # no file declared for it: schema defaults
+    unknown = from_hydra(compose_cfg(["env.id=Pendulum-v1"]))  # no file declared for ppo on it: schema defaults
     assert unknown.algorithm.num_epochs == 10 and unknown.algorithm.gae_lambda == 0.95
     assert from_hydra(compose_cfg(["env.id=Acrobot-v1", "~tuned"])).algorithm.train_batch_size != 4096
 
@@ -214,6 +214,8 @@ def _tuned_pairs():
 
 @pytest.mark.parametrize("algorithm, env", list(_tuned_pairs()))
 def test_every_tuned_file_composes_and_validates(algorithm, env):
+    if env.startswith("lunar_lander"):
+        pytest.importorskip("Box2D", reason="LunarLander needs gymnasium[box2d]")
     config = check_hydra_config(compose_cfg([f"algorithm={algorithm}", f"env={env}"]))
     assert config.algorithm.name == algorithm
     untuned = from_hydra(compose_cfg([f"algorithm={algorithm}", f"env={env}", "~tuned"]))

@@ -1,6 +1,7 @@
 """Data-parallel learners on Lightning Fabric: two CPU processes (DDP over gloo) keep identical weights."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import torch
 
 from rlhydra import ConfigError, PPOConfig
 from rlhydra.core.distributed import finish_rank, launch, reduce_metrics
+from rlhydra.sweep_summary import read_job_results
 from tests.conftest import ROOT
 
 # Known per-rank metrics: rank r reports these, and the reduction over 2 ranks must give REDUCED.
@@ -81,6 +83,6 @@ def test_multirun_with_two_learners_runs_each_job_once(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("rlhydra: ppo on CartPole-v1") == 2, proc.stdout  # the sweep was not re-run
-    for job in ("0", "1"):
-        lines = (tmp_path / job / "metrics.jsonl").read_text().splitlines()
+    for job in read_job_results(str(tmp_path)):  # folders named after the config (rlhydra/multirun.py)
+        lines = open(os.path.join(job["run_dir"], "metrics.jsonl")).read().splitlines()
         assert len(lines) == 2  # 512 steps / 256 per iteration, logged by rank 0 only

@@ -20,7 +20,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("env and loggers", ("env/", "loggers/")),
     ("runtime", ("core/",)),
     ("algorithms", ("algorithms/",)),
-    ("command line and package face", ("cli.py", "__main__.py", "sweep_summary.py", "plot.py", "__init__.py")),
+    ("command line and package face", ("cli.py", "__main__.py", "sweep_summary.py", "plot.py", "__init__.py",
+                                        "multirun.py", "optuna_study.py", "benchmark.py")),
 ]
 
 

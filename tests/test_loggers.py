@@ -16,6 +16,7 @@ from rlhydra.core.preflight import check_hydra_config
 from rlhydra.loggers import check_logger_overrides
 from rlhydra.loggers.base import scalar_metrics
 from rlhydra.loggers.wandb_logger import choose_mode, has_credentials
+from rlhydra.sweep_summary import read_job_results
 from tests.conftest import ROOT, compose_cfg
 
 
@@ -157,8 +158,8 @@ def test_multirun_jobs_are_separate_offline_wandb_runs_in_one_group(no_wandb_cre
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("rlhydra: W&B logging offline: no API key") == 2  # mode online, no key: one notice per job
     runs: List[Dict[str, object]] = []
-    for job in ("0", "1"):
-        files = glob.glob(str(sweep_dir / job / "wandb" / "offline-run-*" / "run-*.wandb"))
+    for job in read_job_results(str(sweep_dir)):  # folders named after the config (rlhydra/multirun.py)
+        files = glob.glob(os.path.join(job["run_dir"], "wandb", "offline-run-*", "run-*.wandb"))
         assert len(files) == 1, files
         runs.append(read_wandb_run(files[0]))
     assert runs[0]["id"] != runs[1]["id"]  # each job its own run, never the previous one

@@ -50,6 +50,7 @@ PINNED = {
     "td3:algorithm.target_policy_noise": "[0, inf)", "td3:algorithm.target_noise_clip": "[0, inf)",
     "td3:algorithm.exploration_noise": "[0, inf)",
     "env.max_episode_steps": "(0, inf)", "env.vectorization_mode": "{sync, async}",
+    "env.preprocessing": "{None, atari}", "env.frame_stack": "(0, inf)",
     "env_runners.num_env_runners": "[0, inf)", "env_runners.num_envs_per_env_runner": "(0, inf)",
     "env_runners.normalize_obs_clip": "(0, inf)", "env_runners.sample_timeout_s": "(0, inf)",
     "env_runners.start_method": "{fork, spawn, forkserver}",
@@ -118,7 +119,7 @@ def with_value(algorithm: str, key: str, value: Any) -> AlgorithmConfig:
     section = config
     for part in path:
         section = getattr(section, part)
-    setattr(section, name, type(value)(value) if not isinstance(value, str) else value)
+    setattr(section, name, value if value is None or isinstance(value, str) else type(value)(value))
     return config
 
 

@@ -39,3 +39,23 @@ def test_no_illegal_action_over_a_whole_run_and_it_learns(make, steps):
     builder = make().environment("tests.structured_envs:MaskedChoiceEnv")
     assert trained_return(builder, steps) >= 9.0  # random legal play: 5
     assert MaskedChoiceEnv.illegal_actions == 0
+
+
+@pytest.mark.parametrize("make", [PPOConfig, DQNConfig], ids=["ppo", "dqn"])
+def test_a_policy_from_a_checkpoint_never_picks_a_masked_action(make, tmp_path):
+    from rlhydra import RLModule
+
+    builder = make().environment("tests.structured_envs:MaskedChoiceEnv").evaluation(interval=0).debugging(seed=0)
+    with builder.build() as algo:
+        algo.train()  # one iteration: the policy is far from trained, the mask must hold anyway
+        path = algo.save(str(tmp_path / "ckpt"))
+    env = MaskedChoiceEnv()
+    for explore in (False, True):
+        module = RLModule.from_checkpoint(path, explore=explore)
+        obs, _ = env.reset(seed=0)
+        for _ in range(200):
+            action = module.compute_single_action(obs)
+            assert obs["action_mask"][action] == 1
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                obs, _ = env.reset()

@@ -38,13 +38,16 @@ def test_multirun_summary_lists_every_job_with_its_final_return(tmp_path):
     rows = table_rows(summary)
     assert [r[1] for r in rows] == ["seed=0 algorithm.lr=0.001", "seed=0 algorithm.lr=0.0003",
                                     "seed=1 algorithm.lr=0.001", "seed=1 algorithm.lr=0.0003"]
-    for job, row in enumerate(rows):
-        result = json.loads((sweep_dir / str(job) / "result.json").read_text())
-        last = json.loads((sweep_dir / str(job) / "metrics.jsonl").read_text().splitlines()[-1])
+    results = read_job_results(str(sweep_dir))
+    for job, (row, result) in enumerate(zip(rows, results)):
+        job_dir = sweep_dir / row[6]  # <algorithm>_<env id>_<hash of the config> (rlhydra/multirun.py)
+        assert row[6].startswith("ppo_CartPole-v1_") and result["run_dir"] == str(job_dir)
+        last = json.loads((job_dir / "metrics.jsonl").read_text().splitlines()[-1])
         assert result["status"] == "ok" and result["env_steps"] == 256 == last["env_steps"]
         assert result["final_return"] == pytest.approx(last["eval/episode_return_mean"])
         assert row[0] == str(job) and row[2] == f"{result['final_return']:.2f}" and row[3] == "256"
-        assert row[5] == "ok" and row[6] == str(job)
+        assert row[5] == "ok"
+    assert len({r[6] for r in rows}) == 4
     by_lr = {}
     for r in json.loads((sweep_dir / "summary.json").read_text()):
         by_lr.setdefault(r["overrides"][1], []).append(r["final_return"])
@@ -54,11 +57,11 @@ def test_multirun_summary_lists_every_job_with_its_final_return(tmp_path):
 
 @pytest.mark.slow
 def test_optuna_tpe_sweep_survives_failed_trials(tmp_path):
-    """tpe.yaml with 3 short trials; gamma > 1 makes (seeded) trials 0 and 1 fail, and the sweep goes on."""
+    """tpe.yaml with 3 short trials; gamma > 1 makes (seeded) trials 1 and 2 fail, and the sweep goes on."""
     sweep_dir = tmp_path / "tpe"
     proc = run_train("--config-name", "tpe", "-m", "hydra.sweeper.n_trials=3",
                      "total_steps=512", "evaluation.episodes=2", "logger=jsonl",
-                     "algorithm.gamma=interval(0.9, 1.5)", f"hydra.sweep.dir={sweep_dir}")
+                     "algorithm.gamma=interval(0.6, 1.2)", f"hydra.sweep.dir={sweep_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert set(results.best_params) == {"algorithm.lr", "algorithm.gamma", "algorithm.gae_lambda",
@@ -84,21 +87,24 @@ def compose_sweep(name: str, overrides: list = ()):
 
 
 @pytest.mark.parametrize("name, sweeper, sampler", [
-    ("tpe", "OptunaSweeper", "optuna.samplers.TPESampler"),
-    ("random", "OptunaSweeper", "optuna.samplers.RandomSampler"),
+    ("tpe", "rlhydra_optuna_sweeper.optuna_sweeper.OptunaSweeper", "optuna.samplers.TPESampler"),
+    ("random", "rlhydra_optuna_sweeper.optuna_sweeper.OptunaSweeper", "optuna.samplers.RandomSampler"),
     ("grid", "BasicSweeper", None),
 ])
 def test_sweep_files_compose_with_their_sweeper(name, sweeper, sampler):
     cfg = compose_sweep(name)
     assert cfg.hydra.sweeper._target_.endswith(sweeper)
     assert cfg.hydra.sweep.dir.endswith(f"_{name}")
-    assert cfg.env.id == "CartPole-v1" and cfg.total_steps == 50000  # the base config, sized by the sweep file
+    assert cfg.env.id == "CartPole-v1"  # the base config
+    # sized by the sweep file as an override of every job, which wins over the tuned file (ppo_cartpole: 100000)
+    assert cfg.hydra.sweeper.params.total_steps == "50000"
     if sampler:
         assert cfg.hydra.sweeper.sampler._target_ == sampler
-        assert cfg.hydra.sweeper.direction == "maximize" and cfg.hydra.sweeper.storage is None
+        assert cfg.hydra.sweeper.direction == "maximize"
+        assert cfg.hydra.sweeper.storage is None  # <sweep dir>/optuna.journal
         assert cfg.hydra.sweeper.max_failure_rate == 1.0
     else:
-        assert set(cfg.hydra.sweeper.params) == {"algorithm.lr", "algorithm.num_epochs", "seed"}
+        assert set(cfg.hydra.sweeper.params) == {"total_steps", "algorithm.lr", "algorithm.num_epochs", "seed"}
 
 
 @pytest.mark.parametrize("launcher, target", [

@@ -48,7 +48,8 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
-    shutil.copytree(os.path.join(ROOT, "rlhydra"), src / "rlhydra", ignore=ignore)
+    for package in ("rlhydra", "hydra_plugins"):
+        shutil.copytree(os.path.join(ROOT, package), src / package, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(os.path.join(ROOT, name), src / name)
     reinforce = shutil.copytree(os.path.join(ROOT, "examples", "reinforce"), tmp / "reinforce", ignore=ignore)
@@ -89,6 +90,9 @@ def test_the_wheel_ships_every_config_and_declares_the_command(installed):
             "conf/tuned/td3_pendulum.yaml"} <= configs
     assert {f"rlhydra/{c}" for c in configs} | {"rlhydra/conf/__init__.py", "rlhydra/__main__.py"} <= names
     assert not [n for n in names if n.startswith(("tests/", "examples/", "benchmarks/", "conf/"))]
+    assert {"hydra_plugins/rlhydra_optuna_sweeper/optuna_sweeper.py", "hydra_plugins/rlhydra_optuna_sweeper/config.py",
+            "hydra_plugins/rlhydra_list_sweeper/list_sweeper.py"} <= names  # rlhydra's own Hydra sweepers
+    assert "hydra_plugins/__init__.py" not in names  # a namespace package, shared with other plugins
 
 
 def test_the_installed_command_trains_from_an_empty_folder_with_a_user_config_dir(installed, tmp_path):

@@ -540,7 +540,10 @@ def _launcher_problems(parsed: List[Override]) -> List[str]:
 # Hydra plugins the shipped sweep and launcher configs use: (what asks for it, its module, what to install)
 SWEEPS_EXTRA = 'pip install "rlhydra[sweeps]"'
 PLUGINS = {
-    "optuna": ("hydra_plugins.hydra_optuna_sweeper", SWEEPS_EXTRA),
+    "rlhydra_optuna": ("optuna", SWEEPS_EXTRA),  # rlhydra's own sweeper (hydra_plugins/rlhydra_optuna_sweeper)
+    "optuna": ("hydra_plugins.hydra_optuna_sweeper",
+               "pip install hydra-optuna-sweeper (it pins optuna<3; rlhydra's own sweeper needs no plugin: "
+               "hydra/sweeper=rlhydra_optuna, see sweeps/)"),
     "parallel": ("hydra_plugins.hydra_joblib_launcher", SWEEPS_EXTRA),
     "joblib": ("hydra_plugins.hydra_joblib_launcher", SWEEPS_EXTRA),
     "submitit_local": ("hydra_plugins.hydra_submitit_launcher", SWEEPS_EXTRA),
@@ -548,13 +551,13 @@ PLUGINS = {
     "slurm": ("hydra_plugins.hydra_submitit_launcher", SWEEPS_EXTRA),
     "ray_cluster": ("hydra_plugins.hydra_ray_launcher", "pip install hydra-ray-launcher"),
 }
-OPTUNA_CONFIGS = ("tpe", "random")  # --config-name choices whose sweeper is Optuna
+OPTUNA_CONFIGS = ("tpe", "random")  # --config-name choices whose sweeper is rlhydra_optuna
 
 
 def _plugin_problems(parsed: List[Override], config_name: Optional[str]) -> List[str]:
     """A sweeper or launcher whose Hydra plugin is not installed, with what to install (Hydra would only say that
     it "could not find" the config)."""
-    wanted = [(f"--config-name {config_name}", "optuna")] if config_name in OPTUNA_CONFIGS else []
+    wanted = [(f"--config-name {config_name}", "rlhydra_optuna")] if config_name in OPTUNA_CONFIGS else []
     for override in parsed:
         value = override.value() if override.key_or_group in ("hydra/sweeper", "hydra/launcher") else None
         if isinstance(value, str) and not override.is_delete():
@@ -563,8 +566,9 @@ def _plugin_problems(parsed: List[Override], config_name: Optional[str]) -> List
     for asked, name in wanted:
         module, install = PLUGINS.get(name, (None, None))
         if module is not None and importlib.util.find_spec(module) is None:
-            problems.append(f"{asked}: needs the Hydra plugin {module.split('.')[1].replace('_', '-')}, which is not "
-                            f"installed: {install}")
+            what = (f"the Hydra plugin {module.split('.')[1].replace('_', '-')}" if module.startswith("hydra_plugins.")
+                    else f"the package {module}")
+            problems.append(f"{asked}: needs {what}, which is not installed: {install}")
     return problems
 
 

@@ -288,6 +288,8 @@ class EnvConfig(Section):
     max_episode_steps: Optional[int] = positive(None)  # override the registered time limit
     vectorization_mode: str = one_of("sync", ("sync", "async"))  # sync (in-process, best for cheap envs) or async (one process per env)
     wrappers: List[Any] = field(default_factory=list)  # gymnasium wrappers by _target_, applied to each env in order
+    preprocessing: Optional[str] = one_of(None, (None, "atari"))  # atari: noop reset, frame skip 4 (max-pooled), 84x84 grayscale; training envs also end episodes on a lost life and clip rewards to their sign
+    frame_stack: int = positive(1)  # k > 1: each observation is the last k stacked on a new first axis (Box observations; after env.wrappers)
 
 
 @dataclass

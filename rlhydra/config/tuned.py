@@ -3,7 +3,7 @@
 Each file in `tuned/` (rlhydra/conf/tuned, and a `tuned/` folder in any `--config-dir` / `hydra.searchpath` folder,
 which wins) declares the pair it is for and holds keys of the config:
 
-    tuned_for: {algorithm: ppo, env_id: CartPole-v1}
+    tuned_for: {algorithm: ppo, env_id: CartPole-v1}   # or a glob (ALE/*-v5) or a list of ids and globs
     algorithm: {lr: 1.0e-3, ...}
     total_steps: 100000
 
@@ -14,6 +14,7 @@ lookup is on (`~tuned` turns it off); the run (cli.main), `--help` and the tests
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -35,15 +36,25 @@ def tuned_dirs(config_dirs: Iterable[str] = ()) -> List[str]:
 
 
 def find_tuned(algorithm: str, env_id: str, dirs: Sequence[str]) -> Optional[Tuple[str, Dict[str, Any]]]:
-    """(path, settings) of the first file declaring `tuned_for: {algorithm, env_id}`; None when there is none."""
+    """(path, settings) of the first file declaring `tuned_for: {algorithm, env_id}`; None when there is none.
+
+    `env_id` may be a glob (`ALE/*-v5`) or a list of ids and globs; in each folder a file naming the id exactly
+    wins over one whose glob matches it."""
     for folder in dirs:
+        by_glob = None
         for path in sorted(glob.glob(os.path.join(folder, "*.yaml"))):
             data = OmegaConf.to_container(OmegaConf.load(path))
             declared = data.pop(DECLARATION, None) if isinstance(data, dict) else None
-            if not isinstance(declared, dict):
+            if not isinstance(declared, dict) or declared.get("algorithm") != algorithm:
                 continue
-            if declared.get("algorithm") == algorithm and declared.get("env_id") == env_id:
+            ids = declared.get("env_id")
+            ids = ids if isinstance(ids, list) else [ids]
+            if env_id in ids:
                 return path, data
+            if by_glob is None and any(isinstance(p, str) and fnmatch.fnmatchcase(env_id, p) for p in ids):
+                by_glob = path, data
+        if by_glob is not None:
+            return by_glob
     return None
 
 

@@ -270,8 +270,8 @@ class Algorithm:
         if not self.learner.raw_module.is_stateful():
             return self.compute_actions(observation)
         batched = None if state is None else tree.map_tree(lambda x: torch.as_tensor(x).unsqueeze(0), state)
-        actions, state_out = self.compute_actions(np.expand_dims(np.asarray(observation), 0), batched)
-        return actions[0], tree.map_tree(lambda x: x[0], state_out)
+        action, state_out = self.compute_actions(observation, batched)
+        return action, tree.map_tree(lambda x: x[0], state_out)
 
     def _episode_policy(self) -> Callable[[Any], Any]:
         """`compute_actions` for one episode (a video's), carrying a stateful module's state from step to step."""
@@ -312,7 +312,7 @@ class Algorithm:
             module = torch_inference(copy.deepcopy(self.learner.raw_module).to("cpu").float())
             self._predict_runner = EnvRunner(self.config.env, self.config.env_runners, module, num_envs=1,
                                              seed=self.config.seed, explore=explore,
-                                             squashed_actions=self.squashed_actions)
+                                             squashed_actions=self.squashed_actions, training=False)
         self._predict_runner.set_weights(self.learner.get_weights())
         self._predict_runner.set_connector_state(self.env_runner.get_connector_state())
         return self._predict_runner
@@ -325,6 +325,7 @@ class Algorithm:
             self._eval_runner = EnvRunner(  # with evaluation workers, this one only serves compute_actions()
                 self.config.env, self.config.env_runners, module, num_envs=1 if ev.num_env_runners else ev.num_envs,
                 seed=self.config.seed, explore=not ev.deterministic, squashed_actions=self.squashed_actions,
+                training=False,
             )
         self._eval_runner.set_weights(self.learner.get_weights())
         self._eval_runner.set_connector_state(self.env_runner.get_connector_state())

@@ -13,14 +13,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-Tree = Any  # an array, or a dict / tuple of trees
+Tree = Any  # an array, or a dict / tuple of trees (a list is a leaf: an array written as a list)
 
 
 def map_tree(fn: Callable[..., Any], tree: Tree, *others: Tree) -> Tree:
     """`fn` applied leaf by leaf to `tree` (and the leaves at the same place in `others`), same structure out."""
     if isinstance(tree, dict):
         return {k: map_tree(fn, v, *(o[k] for o in others)) for k, v in tree.items()}
-    if isinstance(tree, (tuple, list)):
+    if isinstance(tree, tuple):
         return tuple(map_tree(fn, v, *(o[i] for o in others)) for i, v in enumerate(tree))
     return fn(tree, *others)
 
@@ -29,20 +29,20 @@ def leaves(tree: Tree) -> List[Any]:
     """The leaves in a fixed order (dict insertion order, tuple order)."""
     if isinstance(tree, dict):
         return [leaf for v in tree.values() for leaf in leaves(v)]
-    if isinstance(tree, (tuple, list)):
+    if isinstance(tree, tuple):
         return [leaf for v in tree for leaf in leaves(v)]
     return [tree]
 
 
 def first_leaf(tree: Tree) -> Any:
     """The first leaf (its leading axes are the batch's)."""
-    while isinstance(tree, (dict, tuple, list)):
+    while isinstance(tree, (dict, tuple)):
         tree = next(iter(tree.values())) if isinstance(tree, dict) else tree[0]
     return tree
 
 
 def is_nested(tree: Tree) -> bool:
-    return isinstance(tree, (dict, tuple, list))
+    return isinstance(tree, (dict, tuple))
 
 
 def stack(trees: List[Tree], axis: int = 0) -> Tree:
@@ -97,7 +97,7 @@ def assign(dst: Tree, idx: Any, src: Tree) -> None:
     if isinstance(dst, dict):
         for k in dst:
             assign(dst[k], idx, src[k])
-    elif isinstance(dst, (tuple, list)):
+    elif isinstance(dst, tuple):
         for d, s in zip(dst, src):
             assign(d, idx, s)
     else:
@@ -171,7 +171,7 @@ def _cast(x: Any, spec: Tuple[Tuple[int, ...], np.dtype]) -> np.ndarray:
 def _map_with_spec(fn: Callable[[Any, Any], Any], tree: Tree, spec: Tree) -> Tree:
     if isinstance(tree, dict):
         return {k: _map_with_spec(fn, v, spec[k]) for k, v in tree.items()}
-    if isinstance(tree, (tuple, list)):
+    if isinstance(tree, tuple):
         return tuple(_map_with_spec(fn, v, spec[i]) for i, v in enumerate(tree))
     return fn(tree, spec)
 
@@ -184,7 +184,7 @@ def to_dict(tree: Tree) -> Dict[str, Any]:
         if isinstance(t, dict):
             for k, v in t.items():
                 walk(v, f"{prefix}{k}/")
-        elif isinstance(t, (tuple, list)):
+        elif isinstance(t, tuple):
             for i, v in enumerate(t):
                 walk(v, f"{prefix}{i}/")
         else:

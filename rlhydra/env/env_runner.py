@@ -55,8 +55,10 @@ class EnvRunner:
         explore: bool = True,
         squashed_actions: bool = False,
         share_module: bool = False,
+        training: bool = True,
     ) -> None:
-        self.env = make_vector_env(env_config, num_envs)
+        # training=False (evaluation) leaves out training-only env wrappers, e.g. Atari's episodic life and clipping
+        self.env = make_vector_env(env_config, num_envs, training=training)
         self.env_id = env_config.id
         self.num_envs, self.seed, self.explore = num_envs, seed, explore
         # A shared module is the learner's own (local runner, same device): weight sync costs nothing.

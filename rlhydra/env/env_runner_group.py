@@ -300,7 +300,7 @@ class EnvRunnerGroup:
             daemon=True,
             args=(child_end, inherited if self._context.get_start_method() == "fork" else [], env_config,
                   runner_config, module, self._num_envs[index], self.seed + WORKER_SEED_STRIDE * (index + 1),
-                  squashed, explore),
+                  squashed, explore, self.phase != "evaluation"),
         )
         process.start()
         child_end.close()  # only the worker holds it now, so its death closes the pipe
@@ -330,7 +330,8 @@ def merge_connector_states(base: Dict[str, Any], states: List[Dict[str, Any]]) -
 
 
 def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvConfig, runner_config: EnvRunnersConfig,
-                 module: TorchRLModule, num_envs: int, seed: int, squashed_actions: bool, explore: bool) -> None:
+                 module: TorchRLModule, num_envs: int, seed: int, squashed_actions: bool, explore: bool,
+                 training: bool) -> None:
     """A worker's life: build the EnvRunner, then answer requests until told to stop or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops the workers
     for parent_end in inherited:
@@ -341,7 +342,7 @@ def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvC
     runner = None
     try:
         runner = EnvRunner(env_config, runner_config, module, num_envs=num_envs, seed=seed, explore=explore,
-                           squashed_actions=squashed_actions)
+                           squashed_actions=squashed_actions, training=training)
         _send(conn, ("ready", _to_numpy(runner.get_connector_state()), runner.module_to_env.get_state()))
         while True:
             try:

@@ -6,6 +6,10 @@ bools, numpy arrays, tuples/lists/dicts of them) and the env's `np_random` gener
 render handles are not state. An env whose unwrapped class defines `get_state()`/`set_state(state)` (returning
 plain data) is saved through those instead.
 
+Wrappers' deques (FrameStackObservation's frames) are saved as plain data. Atari (ale-py) envs are saved through
+the emulator's own serialized state with its RNG (`ale.cloneState(include_rng=True)`: sticky actions resume exactly).
+MinAtar envs are saved through their game objects' attributes and their shared `RandomState`.
+
 MuJoCo envs are saved too: their `MjData` as MuJoCo's integration state (`mj_getState`) plus its arrays;
 their `MjModel` comes from the config, like the spaces (an env that edits its model while running is not
 restored exactly). An env with any other attribute (a simulator handle, an open file) cannot be captured:
@@ -13,6 +17,7 @@ restored exactly). An env with any other attribute (a simulator handle, an open 
 """
 from __future__ import annotations
 
+import collections
 import numbers
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -26,6 +31,8 @@ NOT_STATE = {"env", "spec", "_cached_spec", "_saved_kwargs", "metadata", "_metad
              "_np_random_seed", "_ezpickle_args", "_ezpickle_kwargs", "mujoco_renderer"}
 RNG = "_np_random"
 MJ_MODEL, MJ_DATA = "model", "data"  # MuJoCo envs: the compiled model (from the config) and the physics state
+ALE, ALE_ACTION_SET = "ale", "_action_set"  # Atari envs: the emulator, and its actions (from the game, not state)
+MINATAR_GAME = "game"  # MinAtar envs: a minatar.environment.Environment holding the game (`env`) and its RNG
 
 
 def capture(env: gym.Env) -> Tuple[Optional[List[Any]], Optional[str]]:
@@ -51,6 +58,10 @@ def restore(env: gym.Env, state: List[Any]) -> None:
         for name, value in attrs.items():
             if isinstance(value, dict) and "__mjdata__" in value:
                 _set_mujoco_state(layer, value["__mjdata__"])
+            elif isinstance(value, dict) and "__ale__" in value:
+                _set_ale_state(layer, value["__ale__"])
+            elif isinstance(value, dict) and "__minatar__" in value:
+                _set_minatar_state(layer.game, _decode(value["__minatar__"]))
             elif name == RNG:
                 rng = None
                 if value is not None:
@@ -69,16 +80,21 @@ def _capture_layer(layer: gym.Env, *, custom: bool) -> Tuple[str, Dict[str, Any]
     if custom:
         return type(layer).__name__, {"__custom__": _encode(layer.get_state(), _path(layer, "get_state()"))}
     attrs: Dict[str, Any] = {}
-    mujoco = _is_mujoco(layer)
+    mujoco, ale = _is_mujoco(layer), _is_ale(layer)
     for name, value in vars(layer).items():
         if name in NOT_STATE or isinstance(value, (gym.Space, gym.envs.registration.EnvSpec)):
             continue
-        if mujoco and name == MJ_MODEL:
+        if (mujoco and name == MJ_MODEL) or (ale and name == ALE_ACTION_SET):
             continue
         if name == RNG:
             attrs[name] = None if value is None else value.bit_generator.state
         elif mujoco and name == MJ_DATA:
             attrs[name] = {"__mjdata__": _mujoco_state(layer)}
+        elif name == MINATAR_GAME and _is_minatar(value):
+            attrs[name] = {"__minatar__": _encode(_minatar_state(value), _path(layer, name))}
+        elif ale and name == ALE:
+            state = bytearray(layer.ale.cloneState(include_rng=True).serialize())
+            attrs[name] = {"__ale__": torch.frombuffer(state, dtype=torch.uint8).clone()}
         else:
             attrs[name] = _encode(value, _path(layer, name))
     return type(layer).__name__, attrs
@@ -103,6 +119,42 @@ def _mujoco_state(layer: gym.Env) -> Dict[str, Any]:
         if isinstance(value, np.ndarray) and value.size:
             arrays[name] = torch.from_numpy(value.copy())
     return {"integration": torch.from_numpy(integration), "arrays": arrays}
+
+
+def _is_ale(layer: gym.Env) -> bool:
+    return type(vars(layer).get(ALE)).__name__ == "ALEInterface"
+
+
+def _set_ale_state(layer: gym.Env, state: torch.Tensor) -> None:
+    import ale_py
+
+    layer.ale.restoreState(ale_py.ALEState(state.numpy().tobytes()))
+
+
+def _is_minatar(game: Any) -> bool:
+    return type(game).__module__ == "minatar.environment" and isinstance(getattr(game, "random", None),
+                                                                          np.random.RandomState)
+
+
+def _minatar_state(game: Any) -> Dict[str, Any]:
+    """The wrapper's and the game's attributes; their RandomState once when they share it (after a seeded reset)."""
+    shared = game.env.random is game.random
+    return {"game": {k: v for k, v in vars(game).items() if k not in ("env", "random")},
+            "env": {k: v for k, v in vars(game.env).items() if k != "random"},
+            "random": game.random.get_state(), "env_random": None if shared else game.env.random.get_state()}
+
+
+def _set_minatar_state(game: Any, state: Dict[str, Any]) -> None:
+    for target, attrs in ((game, state["game"]), (game.env, state["env"])):
+        for name, value in attrs.items():
+            setattr(target, name, value)
+    game.random = np.random.RandomState()
+    game.random.set_state(state["random"])
+    if state["env_random"] is None:
+        game.env.random = game.random
+    else:
+        game.env.random = np.random.RandomState()
+        game.env.random.set_state(state["env_random"])
 
 
 def _set_mujoco_state(layer: gym.Env, state: Dict[str, Any]) -> None:
@@ -145,6 +197,8 @@ def _encode(value: Any, path: str) -> Any:
         return {"__npscalar__": torch.from_numpy(np.array(value))}
     if isinstance(value, numbers.Number):
         return value
+    if isinstance(value, collections.deque):
+        return {"__deque__": [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)], "maxlen": value.maxlen}
     if isinstance(value, (list, tuple)):
         items = [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
         return items if isinstance(value, list) else {"__tuple__": items}
@@ -164,6 +218,8 @@ def _decode(value: Any) -> Any:
         return np.array(value["__strarray__"], dtype=value["dtype"])
     if "__npscalar__" in value:
         return value["__npscalar__"].numpy()[()]
+    if "__deque__" in value:
+        return collections.deque([_decode(v) for v in value["__deque__"]], maxlen=value["maxlen"])
     if "__tuple__" in value:
         return tuple(_decode(v) for v in value["__tuple__"])
     return {k: _decode(v) for k, v in value["__dict__"].items()}

@@ -14,8 +14,9 @@ from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
 from rlhydra.connectors.runner_pipelines import build_runner_connectors, module_observation_space
 from rlhydra.data import columns as C
+from rlhydra.data import tree
 from rlhydra.data.checkpoint import load_policy_state, saved_spaces
-from rlhydra.data.tree import Tree, first_leaf, map_tree
+from rlhydra.data.tree import Tree
 from rlhydra.models.catalog import action_dist_cls_for, action_mask_problem, action_space_problem, space_problem
 from rlhydra.models.distributions import Distribution
 
@@ -118,7 +119,7 @@ class RLModule(abc.ABC):
         with torch.inference_mode():
             batch = self.env_to_module({C.OBS: batch}, update=False)
             if stateful:
-                batch[C.STATE_IN] = self.batched_state(state, episode_start, len(first_leaf(batch[C.OBS])))
+                batch[C.STATE_IN] = self.batched_state(state, episode_start, len(tree.first_leaf(batch[C.OBS])))
             out = self.forward_exploration(batch) if self.explore else self.forward_inference(batch)
             state_out = out.pop(C.STATE_OUT, None)
             actions = self.module_to_env(out, update=False)[C.ENV_ACTIONS]
@@ -130,7 +131,7 @@ class RLModule(abc.ABC):
         initial = initial_state_batch(self, batch_size)
         if state is None:
             return initial
-        state = map_tree(torch.as_tensor, state)
+        state = tree.map_tree(torch.as_tensor, state)
         if episode_start is None:
             return state
         return reset_state(state, torch.as_tensor(np.asarray(episode_start, bool).reshape(-1)), initial)
@@ -139,10 +140,10 @@ class RLModule(abc.ABC):
         """The env action for one raw observation (as `env.step` takes it). A stateful module (RLlib's call) takes
         its unbatched state (None: the initial one) and returns `(action, state_out)`."""
         if not self.is_stateful():
-            return self.compute_actions(_add_batch_dim(observation))[0]
-        batched = None if state is None else map_tree(lambda x: torch.as_tensor(x).unsqueeze(0), state)
-        actions, state_out = self.compute_actions(_add_batch_dim(observation), batched)
-        return actions[0], map_tree(lambda x: x[0], state_out)
+            return self.compute_actions(tree.map_tree(_add_batch_dim, observation))[0]
+        batched = None if state is None else tree.map_tree(lambda x: torch.as_tensor(x).unsqueeze(0), state)
+        actions, state_out = self.compute_actions(tree.map_tree(_add_batch_dim, observation), batched)
+        return actions[0], tree.map_tree(lambda x: x[0], state_out)
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> Tuple[Any, Any]:
@@ -193,14 +194,14 @@ class TorchRLModule(nn.Module, RLModule):
 
 def initial_state_batch(module: RLModule, batch_size: int) -> Tree:
     """The module's initial state repeated for `batch_size` envs: each leaf [batch_size, ...]."""
-    return map_tree(lambda x: x.unsqueeze(0).repeat(batch_size, *([1] * x.dim())), module.get_initial_state())
+    return tree.map_tree(lambda x: x.unsqueeze(0).repeat(batch_size, *([1] * x.dim())), module.get_initial_state())
 
 
 def reset_state(state: Tree, episode_start: Tensor, initial: Tree) -> Tree:
     """`state` with the rows where `episode_start` [B] is true replaced by `initial`'s (each leaf [B, ...])."""
     def pick(x: Tensor, init: Tensor) -> Tensor:
         return torch.where(episode_start.reshape(-1, *([1] * (x.dim() - 1))), init, x)
-    return map_tree(pick, state, initial)
+    return tree.map_tree(pick, state, initial)
 
 
 def as_batch(space: Optional[gym.Space], observations: Any) -> Tuple[Any, bool]:
@@ -209,10 +210,10 @@ def as_batch(space: Optional[gym.Space], observations: Any) -> Tuple[Any, bool]:
     if isinstance(space, gym.spaces.Dict):
         key = next(iter(space.spaces))
         single = as_batch(space[key], observations[key])[1]
-        return ({k: _add_batch_dim(v) for k, v in observations.items()} if single else observations), single
+        return (tree.map_tree(_add_batch_dim, observations) if single else observations), single
     if isinstance(space, gym.spaces.Tuple):
         single = as_batch(space[0], observations[0])[1]
-        return (tuple(_add_batch_dim(v) for v in observations) if single else observations), single
+        return (tree.map_tree(_add_batch_dim, observations) if single else observations), single
     if space is None or space.shape is None:
         return observations, False
     single = np.shape(observations) == tuple(space.shape)

@@ -1,0 +1,321 @@
+"""`python -m rlhydra.benchmark <suite> [--smoke]`: train every (algorithm, env) pair of a suite over its seeds at its
+budgets and write the learning-results table (benchmarks/LEARNING.md) with one learning-curve PNG per env.
+
+A suite is a YAML file (benchmarks/suites/<name>.yaml): seeds, evaluation episodes, checkpoint interval and the pairs,
+each with its budget and the rl-zoo's return at its own budget. The jobs run as one Hydra multirun (sweeper
+`rlhydra_list`) into a sweep folder whose job folders are named after their config (rlhydra/multirun.py): stop the
+command and run it again, and finished jobs are skipped and interrupted ones resume from their last checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import yaml
+
+from rlhydra.config.registry import get_algorithm_spec
+from rlhydra.config.schema import OffPolicyTrainingConfig
+from rlhydra.plot import METRIC_ALIASES, load_run, make_curves, plot_curves
+from rlhydra.sweep_summary import read_job_results
+
+SUITES_DIR = os.path.join("benchmarks", "suites")
+LEARNING_FILE = os.path.join("benchmarks", "LEARNING.md")
+SMOKE_BUDGET = 256  # env steps per pair with --smoke: every path runs, nothing is learned
+SMOKE_EVAL_EPISODES = 2
+EVAL_KEY = METRIC_ALIASES["eval"]
+
+
+class BenchmarkError(ValueError):
+    """A suite or command-line problem; the message names the file or key and the fix."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One row of a suite: an algorithm on an env id, trained `budget` env steps per seed."""
+
+    algorithm: str
+    env_id: str
+    budget: int
+    zoo: Optional[Dict[str, Any]] = field(default=None, hash=False, compare=False)  # {return, budget, env_id}
+
+
+@dataclass
+class Suite:
+    """A benchmark suite as its YAML file declares it."""
+
+    name: str
+    seeds: List[int]
+    eval_episodes: int
+    checkpoint_interval: int
+    zoo_source: str
+    pairs: List[Pair] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    """A pair's results over the seeds that finished."""
+
+    pair: Pair
+    returns: List[float]
+    wall_s: List[float]
+    steps_per_s: List[float]
+    runs: List[str]
+    skipped: Optional[str] = None  # why the pair did not run (its env cannot be made here)
+    unfinished: int = 0  # seeds that did not finish
+
+
+def load_suite(name: str) -> Suite:
+    """A suite by name (benchmarks/suites/<name>.yaml) or by path."""
+    path = name if name.endswith((".yaml", ".yml")) else os.path.join(SUITES_DIR, f"{name}.yaml")
+    if not os.path.isfile(path):
+        shipped = sorted(f[:-5] for f in os.listdir(SUITES_DIR)) if os.path.isdir(SUITES_DIR) else []
+        raise BenchmarkError(f"no suite '{name}': {path} does not exist (run from the repository root; suites: "
+                             f"{', '.join(shipped) or 'none found'})")
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    try:
+        pairs = [Pair(p["algorithm"], p["env_id"], int(p["budget"]), p.get("zoo")) for p in data["pairs"]]
+        return Suite(os.path.splitext(os.path.basename(path))[0], [int(s) for s in data.get("seeds", [0, 1, 2])],
+                     int(data.get("eval_episodes", 20)), int(data.get("checkpoint_interval", 20)),
+                     str(data.get("zoo_source", "")), pairs)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BenchmarkError(f"{path}: each pair needs algorithm, env_id and budget ({type(exc).__name__}: {exc})")
+
+
+def env_problem(env_id: str) -> Optional[str]:
+    """Why `env_id` cannot be made on this machine (a missing extra, an unknown id), or None."""
+    import gymnasium as gym
+
+    try:
+        gym.make(env_id).close()
+    except Exception as exc:  # DependencyNotInstalled, NameNotFound, ImportError ...: reported under the table
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return None
+
+
+def job_overrides(pair: Pair, seed: int, suite: Suite, smoke: bool) -> List[str]:
+    """The command-line overrides of one (pair, seed) job."""
+    budget = min(pair.budget, SMOKE_BUDGET) if smoke else pair.budget
+    episodes = SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes
+    jobs = [f"algorithm={pair.algorithm}", "env=gym", f"env.id={pair.env_id}", f"total_steps={budget}", f"seed={seed}",
+            f"evaluation.episodes={episodes}", "evaluation.deterministic=true",
+            f"checkpointing.interval={suite.checkpoint_interval}", "checkpointing.keep_last=1"]
+    if smoke:
+        jobs.append("evaluation.interval=0")  # the final evaluation only
+        if issubclass(get_algorithm_spec(pair.algorithm).training_config, OffPolicyTrainingConfig):
+            jobs += [f"algorithm.train_batch_size={budget // 2}", f"algorithm.learning_starts={budget // 2}"]
+    return jobs
+
+
+def write_sweep_config(runs_dir: str, jobs: Sequence[Sequence[str]]) -> Tuple[str, str]:
+    """The suite as a Hydra primary config (sweeper rlhydra_list) in <runs dir>/.suite; returns (dir, name)."""
+    folder = os.path.join(runs_dir, ".suite")
+    os.makedirs(folder, exist_ok=True)
+    config = {"defaults": ["config", {"override hydra/sweeper": "rlhydra_list"}, "_self_"],
+              "hydra": {"sweep": {"dir": os.path.abspath(runs_dir)}, "sweeper": {"jobs": [list(j) for j in jobs]}}}
+    with open(os.path.join(folder, "suite.yaml"), "w", encoding="utf-8") as f:
+        f.write("# written by python -m rlhydra.benchmark: the suite's jobs as one multirun\n")
+        yaml.safe_dump(config, f, sort_keys=False, width=200)
+    return folder, "suite"
+
+
+def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str]) -> List[Row]:
+    """Each pair's results from its jobs' result.json and metrics.jsonl (matched by their overrides)."""
+    results = read_job_results(runs_dir)
+    rows = []
+    for pair in suite.pairs:
+        row = Row(pair, [], [], [], [], skipped=skipped.get(pair))
+        for seed in [] if row.skipped else seeds_of(suite, smoke):
+            wanted = set(job_overrides(pair, seed, suite, smoke))
+            found = [r for r in results if wanted <= set(r.get("overrides", [])) and r.get("status") == "ok"]
+            final = found[-1].get("final_return") if found else None
+            if not isinstance(final, (int, float)) or not math.isfinite(final):
+                row.unfinished += 1
+                continue
+            run_dir = found[-1]["run_dir"]
+            last = _last_metrics(run_dir)
+            wall = float(last.get("time_s") or found[-1].get("time_s") or 0.0)
+            row.returns.append(float(final))
+            row.wall_s.append(wall)
+            row.steps_per_s.append(int(found[-1].get("env_steps") or 0) / wall if wall > 0 else math.nan)
+            row.runs.append(run_dir)
+        rows.append(row)
+    return rows
+
+
+def seeds_of(suite: Suite, smoke: bool) -> List[int]:
+    return suite.seeds[:1] if smoke else suite.seeds
+
+
+def _last_metrics(run_dir: str) -> Dict[str, Any]:
+    try:
+        with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
+            lines = [line for line in f if line.strip()]
+        return json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def zoo_cells(row: Row) -> Tuple[str, str]:
+    """(the zoo's return at its budget, how this row compares) for the table."""
+    zoo = row.pair.zoo
+    if not zoo or zoo.get("return") is None:
+        return "n/a", "n/a"
+    env_note = f", {zoo['env_id']}" if zoo.get("env_id") else ""
+    reference = f"{float(zoo['return']):.1f} @ {_steps(int(zoo['budget']))}{env_note}"
+    if not row.returns:
+        return reference, "not run"
+    mean = float(np.mean(row.returns))
+    if row.pair.budget > int(zoo["budget"]):
+        verdict = "budget above the zoo's"
+    elif mean >= float(zoo["return"]):
+        verdict = "meets the zoo"
+    else:
+        verdict = f"short by {float(zoo['return']) - mean:.1f}"
+    return reference, verdict
+
+
+def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
+    """The suite's Markdown table: one line per pair."""
+    episodes = SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes
+    lines = [f"| algorithm | env | budget (env steps) | final eval return, mean ± std ({episodes} det. episodes) "
+             "| seeds | wall time / seed | env steps/s | rl-zoo (its budget) | vs rl-zoo |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for row in rows:
+        budget = min(row.pair.budget, SMOKE_BUDGET) if smoke else row.pair.budget
+        reference, verdict = zoo_cells(row)
+        if row.skipped:
+            result, seeds, wall, speed, verdict = "skipped (below)", "0", "-", "-", "not run"
+        elif not row.returns:
+            result, seeds, wall, speed = "not finished", f"0/{len(seeds_of(suite, smoke))}", "-", "-"
+        else:
+            result = f"{np.mean(row.returns):.1f} ± {np.std(row.returns):.1f}"
+            seeds = f"{len(row.returns)}/{len(row.returns) + row.unfinished}"
+            wall = f"{np.mean(row.wall_s):.1f} s" if np.mean(row.wall_s) < 10 else f"{np.mean(row.wall_s):,.0f} s"
+            speed = f"{np.nanmean(row.steps_per_s):,.0f}"
+        lines.append(f"| {row.pair.algorithm} | {row.pair.env_id} | {_steps(budget)} | {result} | {seeds} | {wall} "
+                     f"| {speed} | {reference} | {verdict} |")
+    skipped = {r.pair.env_id: r.skipped for r in rows if r.skipped}
+    if skipped:
+        lines += ["", "Skipped, their env cannot be made on this machine:"]
+        lines += [f"- {env_id}: {why}" for env_id, why in skipped.items()]
+    return "\n".join(lines)
+
+
+def plot_envs(rows: Sequence[Row], folder: str, suite: str) -> Dict[str, str]:
+    """One PNG per env id: a line per algorithm (mean over seeds, a band of one std); env id -> path."""
+    written = {}
+    for env_id in dict.fromkeys(r.pair.env_id for r in rows):
+        runs = [load_run(d, EVAL_KEY) for r in rows if r.pair.env_id == env_id for d in r.runs]
+        curves = make_curves(runs)
+        if curves:
+            path = os.path.join(folder, f"{suite}_{env_id}.png")
+            written[env_id] = plot_curves(curves, EVAL_KEY, path, title=f"{env_id} ({suite} suite)")
+    return written
+
+
+def section(suite: Suite, rows: Sequence[Row], pngs: Dict[str, str], out: str, command: str, smoke: bool) -> str:
+    """The suite's part of LEARNING.md: how it was made, the table, the curves."""
+    versions = ", ".join(f"{p} {_version(p)}" for p in ("torch", "gymnasium", "rlhydra"))
+    lines = [f"## {suite.name}{' (smoke: tiny budgets, 1 seed; not a measurement)' if smoke else ''}", "",
+             f"`{command}` on {datetime.date.today().isoformat()}: {platform.platform()}, {os.cpu_count()} CPUs, "
+             f"{versions}. Each seed's final evaluation is the mean of "
+             f"{SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes} deterministic episodes; the table gives the "
+             "mean ± std of those over seeds. Wall time and env steps/s are per seed run, training and evaluations "
+             "(jobs one at a time unless the command names a parallel launcher). rl-zoo: " + (suite.zoo_source or "n/a") +
+             ", one trained agent at its own budget; 'n/a' where the zoo lists no such pair.", "",
+             format_table(rows, suite, smoke), ""]
+    if pngs:
+        folder = os.path.dirname(os.path.abspath(out))
+        lines += ["Learning curves (evaluation return against env steps, mean ± std over seeds):", ""]
+        lines += [f"![{env_id}]({os.path.relpath(path, folder)})" for env_id, path in pngs.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_learning(out: str, suite: str, text: str) -> None:
+    """Put `text` in `out` between this suite's markers; other suites' sections stay as they are."""
+    begin, end = f"<!-- rlhydra.benchmark {suite}: begin -->", f"<!-- rlhydra.benchmark {suite}: end -->"
+    old = open(out, encoding="utf-8").read() if os.path.isfile(out) else (
+        "# Learning results\n\nWritten by `python -m rlhydra.benchmark <suite>` (suites: benchmarks/suites/); "
+        "each suite's section is rewritten by its own run.\n")
+    block = f"{begin}\n{text}{end}"
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(new)
+    os.replace(tmp, out)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line: run the suite's multirun, then write the table and the curves."""
+    parser = argparse.ArgumentParser(prog="python -m rlhydra.benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("suite", help="a suite name (benchmarks/suites/<name>.yaml) or a suite file")
+    parser.add_argument("overrides", nargs="*", help="key=value added to every job, e.g. hydra/launcher=parallel")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"{SMOKE_BUDGET} env steps per pair, 1 seed, {SMOKE_EVAL_EPISODES} eval episodes")
+    parser.add_argument("--runs", help="the sweep folder (default benchmarks/out/<suite>[_smoke]); the same folder "
+                                       "continues a stopped suite")
+    parser.add_argument("--out", help=f"the table's file (default {LEARNING_FILE}; with --smoke <runs>/LEARNING.md)")
+    parser.add_argument("--report-only", action="store_true", help="write the table from the runs there, train nothing")
+    args = parser.parse_intermixed_args(argv)
+    try:
+        suite = load_suite(args.suite)
+    except BenchmarkError as exc:
+        print(f"rlhydra.benchmark: {exc}", file=sys.stderr)
+        return 2
+    runs_dir = args.runs or os.path.join("benchmarks", "out", suite.name + ("_smoke" if args.smoke else ""))
+    out = args.out or (os.path.join(runs_dir, "LEARNING.md") if args.smoke else LEARNING_FILE)
+    skipped = {p: problem for p in suite.pairs if (problem := env_problem(p.env_id))}
+    jobs = [job_overrides(p, s, suite, args.smoke) for p in suite.pairs if p not in skipped
+            for s in seeds_of(suite, args.smoke)]
+    for pair, problem in skipped.items():
+        print(f"rlhydra.benchmark: skipping {pair.algorithm} on {pair.env_id}: {problem}", flush=True)
+    code = 0
+    if jobs and not args.report_only:
+        folder, name = write_sweep_config(runs_dir, jobs)
+        cmd = [sys.executable, "-m", "rlhydra", "--config-dir", folder, "--config-name", name, "-m", *args.overrides]
+        print(f"rlhydra.benchmark: {len(jobs)} jobs into {runs_dir} (run the same command again to continue)",
+              flush=True)
+        try:
+            code = subprocess.run(cmd).returncode
+        except KeyboardInterrupt:
+            code = 130
+    rows = collect(runs_dir, suite, args.smoke, skipped)
+    pngs = plot_envs(rows, os.path.join(os.path.dirname(os.path.abspath(out)), "learning"), suite.name)
+    command = " ".join(["python -m rlhydra.benchmark", args.suite, *(["--smoke"] if args.smoke else []),
+                        *args.overrides])
+    write_learning(out, suite.name, section(suite, rows, pngs, out, command, args.smoke))
+    print(format_table(rows, suite, args.smoke))
+    print(f"\nrlhydra.benchmark: wrote {out} and {len(pngs)} learning-curve PNG(s)"
+          + ("" if code == 0 else f"; some jobs did not finish (exit code {code}): run the same command to continue"))
+    return 0 if code == 0 else 1
+
+
+def _steps(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else (
+        f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""`python -m rlhydra.benchmark <suite>`: suites, the table beside rl-zoo's, LEARNING.md sections, a smoke run."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from rlhydra.benchmark import (BenchmarkError, Pair, Row, Suite, format_table, job_overrides, load_suite,
+                               write_learning, zoo_cells)
+from tests.conftest import ROOT
+
+
+def test_the_shipped_suites_declare_every_pair_of_the_issue_with_its_zoo_reference():
+    classic = load_suite("benchmarks/suites/classic.yaml")
+    assert classic.seeds == [0, 1, 2] and classic.eval_episodes >= 20
+    discrete = {(a, e) for a in ("ppo", "a2c", "dqn")
+                for e in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")}
+    continuous = {(a, e) for a in ("sac", "td3", "ppo")
+                  for e in ("Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3")}
+    assert {(p.algorithm, p.env_id) for p in classic.pairs} == discrete | continuous
+    assert all(p.zoo and p.budget <= p.zoo["budget"] for p in classic.pairs)  # compared at the zoo's budget or less
+    by_pair = {(p.algorithm, p.env_id): p.zoo["return"] for p in classic.pairs}
+    assert by_pair["ppo", "Acrobot-v1"] == -73.506 and by_pair["dqn", "MountainCar-v0"] == -100.849
+    mujoco = load_suite("benchmarks/suites/mujoco.yaml")
+    assert {(p.algorithm, p.env_id) for p in mujoco.pairs} == {
+        (a, e) for a in ("sac", "td3", "ppo") for e in ("Hopper-v5", "HalfCheetah-v5")}
+
+
+def test_an_unknown_suite_names_the_file_and_the_suites(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(BenchmarkError, match=r"no suite 'classics': benchmarks/suites/classics.yaml does not exist .*"
+                                             r"suites: classic, mujoco"):
+        load_suite("classics")
+
+
+def test_rows_compare_with_the_zoo_at_its_budget_and_say_where_they_fall_short():
+    suite = Suite("t", [0, 1], 20, 10, "zoo", [])
+    zoo = {"return": -100.0, "budget": 120000}
+    meets = Row(Pair("dqn", "MountainCar-v0", 120000, zoo), [-98.0, -100.0], [10.0, 12.0], [100.0, 120.0], [])
+    short = Row(Pair("dqn", "MountainCar-v0", 100000, zoo), [-120.0], [10.0], [100.0], [], unfinished=1)
+    none = Row(Pair("td3", "Foo-v0", 1000, None), [], [], [], [], skipped="NameNotFound: Environment Foo doesn't exist")
+    assert zoo_cells(meets) == ("-100.0 @ 120k", "meets the zoo")
+    assert zoo_cells(short) == ("-100.0 @ 120k", "short by 20.0")
+    assert zoo_cells(none) == ("n/a", "n/a")
+    lines = format_table([meets, short, none], suite, smoke=False).splitlines()
+    assert lines[2] == "| dqn | MountainCar-v0 | 120k | -99.0 ± 1.0 | 2/2 | 11 s | 110 | -100.0 @ 120k | meets the zoo |"
+    assert lines[3] == "| dqn | MountainCar-v0 | 100k | -120.0 ± 0.0 | 1/2 | 10 s | 100 | -100.0 @ 120k | short by 20.0 |"
+    assert lines[4] == "| td3 | Foo-v0 | 1k | skipped (below) | 0 | - | - | n/a | not run |"
+    assert lines[-1] == "- Foo-v0: NameNotFound: Environment Foo doesn't exist"
+
+
+def test_a_suite_rewrites_only_its_own_section_of_learning_md(tmp_path):
+    out = tmp_path / "LEARNING.md"
+    write_learning(str(out), "classic", "## classic\nold\n")
+    write_learning(str(out), "mujoco", "## mujoco\nkept\n")
+    write_learning(str(out), "classic", "## classic\nnew\n")
+    text = out.read_text()
+    assert text.startswith("# Learning results") and "old" not in text
+    assert text.index("## classic\nnew") < text.index("## mujoco\nkept")
+
+
+def test_smoke_jobs_are_tiny_and_off_policy_ones_learn_within_them():
+    suite = load_suite("benchmarks/suites/classic.yaml")
+    assert job_overrides(Pair("sac", "Pendulum-v1", 20000), 0, suite, smoke=True)[3:] == [
+        "total_steps=256", "seed=0", "evaluation.episodes=2", "evaluation.deterministic=true",
+        "checkpointing.interval=20", "checkpointing.keep_last=1", "evaluation.interval=0",
+        "algorithm.train_batch_size=128", "algorithm.learning_starts=128"]
+    assert job_overrides(Pair("ppo", "Acrobot-v1", 10**6), 2, suite, smoke=False) == [
+        "algorithm=ppo", "env=gym", "env.id=Acrobot-v1", "total_steps=1000000", "seed=2", "evaluation.episodes=20",
+        "evaluation.deterministic=true", "checkpointing.interval=20", "checkpointing.keep_last=1"]
+
+
+@pytest.mark.slow
+def test_the_classic_smoke_run_writes_the_table_and_the_curves(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "LEARNING.md"
+    proc = subprocess.run([sys.executable, "-m", "rlhydra.benchmark", "classic", "--smoke", "--runs", str(runs),
+                           "--out", str(out), "logger=jsonl"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    text = out.read_text()
+    assert "## classic (smoke: tiny budgets, 1 seed; not a measurement)" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 21
+    ran = [r for r in rows if "| 1/1 |" in r]
+    assert len(ran) >= 15 and all("not run" in r for r in rows if r not in ran)  # LunarLander needs box2d
+    for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0"):
+        assert (tmp_path / "learning" / f"classic_{env_id}.png").stat().st_size > 0
+        assert f"![{env_id}](learning/classic_{env_id}.png)" in text
