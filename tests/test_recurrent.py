@@ -427,6 +427,18 @@ def test_an_evaluation_video_carries_the_state_through_its_episode():
 
 
 @pytest.mark.slow
+def test_evaluation_workers_carry_the_state_as_the_local_evaluation_does():
+    with lstm_ppo().build() as algo:
+        algo.train()
+        local = algo.evaluate()
+    with lstm_ppo().evaluation(num_env_runners=1).build() as algo:
+        algo.train()
+        remote = algo.evaluate()
+    assert remote["eval/episode_return_mean"] == local["eval/episode_return_mean"]
+    assert remote["eval/episode_length_mean"] == local["eval/episode_length_mean"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("runners", [{}, {"num_env_runners": 2}], ids=["local-runner", "2-runner-processes"])
 def test_lstm_n_then_m_iterations_after_a_restore_equal_n_plus_m(runners, tmp_path):
     from rlhydra import Algorithm
