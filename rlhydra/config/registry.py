@@ -19,7 +19,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Dict, List, Tuple, Type
+from typing import Dict, List, Optional, Tuple, Type
 
 from hydra.core.config_store import ConfigStore
 
@@ -39,6 +39,7 @@ class AlgorithmSpec:
     default_module: str  # import path of the default RLModule class
     action_spaces: Tuple[str, ...]  # "discrete" and/or "continuous"
     module_apis: Tuple[type, ...] = ()  # what its learner calls on the module (rlhydra.models.apis); checked
+    multi_agent_class: Optional[type] = None  # its Algorithm for env.api=pettingzoo (several modules); None: none
 
 
 _REGISTRY: Dict[str, AlgorithmSpec] = {}

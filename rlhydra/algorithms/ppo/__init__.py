@@ -1,5 +1,5 @@
 """PPO: registers itself with the algorithm registry."""
-from rlhydra.algorithms.ppo.algorithm import PPO
+from rlhydra.algorithms.ppo.algorithm import PPO, MultiAgentPPO
 from rlhydra.algorithms.ppo.config import PPOConfig, PPOTrainingConfig
 from rlhydra.algorithms.ppo.module import PPOModule
 from rlhydra.config.registry import AlgorithmSpec, register_algorithm
@@ -12,6 +12,7 @@ register_algorithm(AlgorithmSpec(
     default_module="rlhydra.algorithms.ppo.module.PPOModule",
     module_apis=(ValueFunctionAPI,),
     action_spaces=("discrete", "continuous"),
+    multi_agent_class=MultiAgentPPO,
 ))
 
 __all__ = ["PPO", "PPOConfig", "PPOModule", "PPOTrainingConfig"]
