@@ -207,3 +207,22 @@ def test_self_play_evaluates_win_draw_loss_rates():
         rates = [result[f"eval/vs_{opponent}/{k}_rate"] for k in ("win", "draw", "loss")]
         assert sum(rates) == pytest.approx(1.0)
         assert f"eval/vs_{opponent}/first/loss_rate" in result and f"eval/vs_{opponent}/second/loss_rate" in result
+
+
+# ---- learning ----------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("mapping", ["independent", "shared"])
+def test_ppo_learns_two_cartpoles_in_one_multi_agent_env(mapping):
+    config = (PPOConfig().environment(CARTPOLE).multi_agent(policy_mapping_fn=mapping)
+              .env_runners(num_envs_per_env_runner=8)
+              .training(lr=1e-3, train_batch_size=512, minibatch_size=128, num_epochs=10, gamma=0.98, gae_lambda=0.8)
+              .evaluation(interval=0, episodes=10, num_envs=5).debugging(seed=0))
+    algo = config.build()
+    try:
+        algo.learn(total_steps=50_000)
+        result = algo.evaluate()
+    finally:
+        algo.stop()
+    for agent in ("cartpole_0", "cartpole_1"):
+        got = result[f"eval/agent/{agent}/episode_return_mean"]
+        assert got >= 475, f"{mapping}: {agent} reached an eval return of {got:.1f}, expected >= 475 after 50k env steps"
