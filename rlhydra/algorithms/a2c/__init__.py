@@ -1,5 +1,5 @@
 """A2C: registers itself with the algorithm registry."""
-from rlhydra.algorithms.a2c.algorithm import A2C
+from rlhydra.algorithms.a2c.algorithm import A2C, MultiAgentA2C
 from rlhydra.algorithms.a2c.config import A2CConfig, A2CTrainingConfig
 from rlhydra.config.registry import AlgorithmSpec, register_algorithm
 from rlhydra.models.apis import ValueFunctionAPI
@@ -11,6 +11,7 @@ register_algorithm(AlgorithmSpec(
     default_module="rlhydra.models.actor_critic.ActorCriticModule",
     module_apis=(ValueFunctionAPI,),
     action_spaces=("discrete", "continuous"),
+    multi_agent_class=MultiAgentA2C,
 ))
 
 __all__ = ["A2C", "A2CConfig", "A2CTrainingConfig"]
