@@ -362,6 +362,15 @@ def test_use_lstm_on_an_algorithm_without_a_recurrent_module_is_refused_by_name(
         check_hydra_config(compose_cfg([f"algorithm={name}", f"env={env}", "module.use_lstm=true"]))
 
 
+def test_use_lstm_in_a_multi_agent_run_is_refused_by_name():
+    pytest.importorskip("pettingzoo")
+    from rlhydra import ConfigError
+    from tests.test_multi_agent import ma_config
+
+    with pytest.raises(ConfigError, match=r"module\.use_lstm=true: multi-agent runs"):
+        ma_config().rl_module(model_config={"use_lstm": True}).build()
+
+
 def test_use_lstm_picks_the_recurrent_module_and_its_keys_on_the_command_line():
     from rlhydra.core.preflight import check_hydra_config
     from tests.conftest import compose_cfg

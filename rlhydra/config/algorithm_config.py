@@ -16,8 +16,10 @@ from rlhydra.config.schema import (
     EvaluationConfig,
     LearnerConfig,
     LoggerConfig,
+    MultiAgentConfig,
     ReportingConfig,
     Section,
+    SelfPlayConfig,
     TrainingConfig,
     at_least,
     default_buffer,
@@ -41,6 +43,8 @@ class AlgorithmConfig(Section):
     reporting: ReportingConfig = field(default_factory=ReportingConfig)  # metric smoothing, console interval
     checkpointing: CheckpointingConfig = field(default_factory=CheckpointingConfig)  # when and how many to keep
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # group `logger`
+    multi_agent: MultiAgentConfig = field(default_factory=MultiAgentConfig)  # modules and policy mapping (env=pettingzoo)
+    self_play: SelfPlayConfig = field(default_factory=SelfPlayConfig)  # two-player games against snapshots of itself
     seed: int = at_least(0, 0)  # seeds python, numpy, torch and the envs
     total_steps: int = positive(100_000)  # env steps to train for
     resume: Optional[str] = None  # a checkpoint directory: train.py continues that run (its config, these overrides)
@@ -71,7 +75,18 @@ class AlgorithmConfig(Section):
     def build(self, fabric: Any = None) -> Any:
         """The Algorithm this config describes (`fabric`: an already launched rank); it validates and freezes a
         copy of the config before any env or worker starts."""
-        return get_algorithm_spec(self.algorithm.name).algorithm_class(self, fabric=fabric)
+        return algorithm_class_of(self)(self, fabric=fabric)
+
+
+def algorithm_class_of(config: AlgorithmConfig) -> type:
+    """The Algorithm class a config builds: the registered one, or its multi-agent version for env.api=pettingzoo."""
+    spec = get_algorithm_spec(config.algorithm.name)
+    if config.env.api != "pettingzoo":
+        return spec.algorithm_class
+    if spec.multi_agent_class is None:
+        raise ConfigError(f"env.api=pettingzoo: algorithm={spec.name} has no multi-agent version; use algorithm=ppo, "
+                          "a2c or dqn")
+    return spec.multi_agent_class
 
 
 def from_hydra(cfg: DictConfig) -> AlgorithmConfig:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, Dict, Mapping, Optional, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Type, Union
 
 import gymnasium as gym
 
@@ -177,6 +177,32 @@ class AlgorithmConfigBuilder:
         """How many env steps `learn()` trains for."""
         if total_steps is not None:
             self.config.total_steps = total_steps
+        return self
+
+    def multi_agent(
+        self, *, policies: Optional[Any] = None, policy_mapping_fn: Optional[Any] = None,
+        policies_to_train: Optional[List[str]] = None,
+    ) -> "AlgorithmConfigBuilder":
+        """Multi-agent modules (env=pettingzoo): `policies` (ids, or id -> `module` overrides), `policy_mapping_fn`
+        ('shared', 'independent', or an importable function (agent_id, episode) -> module id, or its dotted path),
+        `policies_to_train` (ids; None: all)."""
+        ma = self.config.multi_agent
+        if policies is not None:
+            ma.policies = {p: {} for p in policies} if isinstance(policies, (list, tuple, set)) else {
+                k: dict(v or {}) for k, v in dict(policies).items()}
+        if callable(policy_mapping_fn):
+            path = f"{policy_mapping_fn.__module__}.{policy_mapping_fn.__qualname__}"
+            if "<" in path or policy_mapping_fn.__module__ == "__main__":
+                raise ConfigError(f"{type(self).__name__}().multi_agent(policy_mapping_fn={policy_mapping_fn.__qualname__}):"
+                                  " the function must be importable (defined at the top of a module, not in __main__ or"
+                                  " a function), so that the config can name it; move it into a module of its own")
+            ma.policy_mapping = {"_target_": path}
+        elif isinstance(policy_mapping_fn, str):
+            ma.policy_mapping = policy_mapping_fn if policy_mapping_fn in ("shared", "independent") else {
+                "_target_": policy_mapping_fn}
+        if policies_to_train is not None:
+            ma.policies_to_train = list(policies_to_train)
+        self.config.env.api = "pettingzoo"
         return self
 
     def to_config(self) -> AlgorithmConfig:

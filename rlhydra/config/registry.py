@@ -40,6 +40,7 @@ class AlgorithmSpec:
     action_spaces: Tuple[str, ...]  # "discrete" and/or "continuous"
     module_apis: Tuple[type, ...] = ()  # what its learner calls on the module (rlhydra.models.apis); checked
     recurrent_module: Optional[str] = None  # import path of the RLModule `module.use_lstm=true` picks; None: refused
+    multi_agent_class: Optional[type] = None  # its Algorithm for env.api=pettingzoo (several modules); None: none
 
 
 _REGISTRY: Dict[str, AlgorithmSpec] = {}

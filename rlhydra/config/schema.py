@@ -290,6 +290,7 @@ class EnvConfig(Section):
     wrappers: List[Any] = field(default_factory=list)  # gymnasium wrappers by _target_, applied to each env in order
     preprocessing: Optional[str] = one_of(None, (None, "atari"))  # atari: noop reset, frame skip 4 (max-pooled), 84x84 grayscale; training envs also end episodes on a lost life and clip rewards to their sign
     frame_stack: int = positive(1)  # k > 1: each observation is the last k stacked on a new first axis (Box observations; after env.wrappers)
+    api: str = one_of("gymnasium", ("gymnasium", "pettingzoo"))  # gymnasium; pettingzoo: env.id is 'pkg.module:fn', fn(**env.kwargs) returns a PettingZoo ParallelEnv or AEC env (multi-agent)
 
 
 @dataclass
@@ -387,6 +388,46 @@ class WandbConfig(Section):
     mode: str = one_of("online", ("online", "offline", "disabled"))  # online, offline or disabled; online falls back to offline without a key
     group: Optional[str] = None  # run group; null: the sweep's name in a multirun
     log_checkpoints: bool = False  # upload the final checkpoint as an artifact
+
+
+MAPPINGS = ("shared", "independent")
+
+
+@dataclass
+class MultiAgentConfig(Section):
+    """Multi-agent runs (env=pettingzoo): the modules, which agent each one acts for, and which of them learn."""
+
+    policies: Dict[str, Any] = field(default_factory=dict)  # module id -> overrides of the `module` group's keys ({} for none); empty: the ids policy_mapping gives
+    policy_mapping: Any = "shared"  # shared (module 'shared' acts for every agent), independent (a module per agent, named after it), or {_target_: pkg.fn}: fn(agent_id, episode) -> module id
+    policies_to_train: Optional[List[str]] = None  # module ids that learn; null: all of them; the others act with frozen weights
+
+    def checks(self) -> Iterator[Tuple[str, str]]:
+        yield from super().checks()
+        mapping = self.policy_mapping
+        if isinstance(mapping, str) and mapping not in MAPPINGS:
+            yield "policy_mapping", (f"must be one of {', '.join(MAPPINGS)} or {{_target_: pkg.module.fn}} "
+                                     f"(fn(agent_id, episode) -> module id); got '{mapping}'")
+        elif not isinstance(mapping, str) and not (isinstance(mapping, dict) and mapping.get("_target_")):
+            yield "policy_mapping", f"needs a _target_ (pkg.module.fn), or shared / independent; got {mapping!r}"
+        for module_id, overrides in self.policies.items():
+            if overrides is not None and not isinstance(overrides, dict):
+                yield f"policies.{module_id}", f"takes a dict of module keys ({{}} for none), got {overrides!r}"
+        unknown = [m for m in self.policies_to_train or () if self.policies and m not in self.policies]
+        if unknown:
+            yield "policies_to_train", (f"{', '.join(unknown)} not in multi_agent.policies "
+                                        f"({', '.join(self.policies)})")
+
+
+@dataclass
+class SelfPlayConfig(Section):
+    """Self-play for two-player zero-sum games: the learning module against frozen snapshots of itself."""
+
+    enabled: bool = False  # the learning module (id 'main') plays one seat (chosen per game), an opponent the other
+    snapshot_interval: int = positive(10)  # iterations between snapshots of 'main' added to the opponent pool
+    pool_size: int = positive(5)  # snapshots kept (the oldest is dropped); each is a frozen module snapshot_<k>
+    latest_prob: float = between(0.5, 0.0, 1.0)  # chance the opponent of a game is the latest snapshot; else one drawn uniformly from the pool
+    random_opponent_prob: float = between(0.0, 0.0, 1.0)  # chance the opponent is a uniform-random player (legal actions only) instead
+    eval_games: int = positive(100)  # games per evaluation against each of random and the latest snapshot, half in each seat
 
 
 @dataclass

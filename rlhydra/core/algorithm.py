@@ -90,6 +90,10 @@ class Algorithm:
                 num_envs=rc.num_envs_per_env_runner, seed=self.seed,
                 squashed_actions=self.squashed_actions, share_module=share,
             )
+        self._init_run_state(config)
+
+    def _init_run_state(self, config: AlgorithmConfig) -> None:
+        """Counters, evaluation runners (built on first use) and recent episode statistics of a new run."""
         self._eval_runner: Optional[EnvRunner] = None  # evaluation in this process, and compute_actions()
         self._eval_group: Optional[EnvRunnerGroup] = None  # evaluation workers (evaluation.num_env_runners)
         self._predict_runner: Optional[EnvRunner] = None  # predict() acting unlike evaluation (greedy vs sampling)

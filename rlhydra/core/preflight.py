@@ -19,7 +19,10 @@ from rlhydra.config.validate import config_from_hydra, config_problems, raise_pr
 from rlhydra.connectors.env_to_module import normalize_problem
 from rlhydra.connectors.pipeline import Connector
 from rlhydra.connectors.runner_pipelines import module_observation_space
+from rlhydra.config.multi_agent import agents_by_module, module_config
 from rlhydra.env.make import env_spaces, resolve_env_spec
+from rlhydra.env.multi_agent_runner import AgentEpisode
+from rlhydra.env.pettingzoo_env import agent_spaces, pettingzoo_factory
 from rlhydra.env.video import check_video_support
 from rlhydra.data.columns import ACTION_MASK
 from rlhydra.models.apis import missing_api_methods
@@ -44,6 +47,8 @@ def problems(config: AlgorithmConfig) -> List[str]:
     errors = config_problems(config)
     errors.extend(_connector_problems(config))
     errors.extend(_module_problems(config))
+    if config.env.api == "pettingzoo":
+        return errors + multi_agent_problems(config, env_too=not errors)
     if not errors:  # the env is only made once the rest of the config is sound
         errors.extend(_env_problems(config))
     else:  # but a misspelt env id is reported with the rest (it costs no env)
@@ -160,6 +165,68 @@ def _connector_problems(config: AlgorithmConfig) -> List[str]:
                 errors.append(f"env_runners.{key}[{i}]: needs a _target_ (a rlhydra.connectors.Connector class)")
                 continue
             errors += check_target(f"env_runners.{key}[{i}]", target, kwargs, (), Connector)
+    return errors
+
+
+def multi_agent_problems(config: AlgorithmConfig, env_too: bool = True) -> List[str]:
+    """A PettingZoo run: the algorithm has a multi-agent version, the env id imports, and (`env_too`) the env is made
+    once to check the policy mapping and each module against its agents' spaces."""
+    errors = []
+    spec = get_algorithm_spec(config.algorithm.name)
+    if spec.multi_agent_class is None:
+        errors.append(f"env.api=pettingzoo: algorithm={spec.name} has no multi-agent version; use algorithm=ppo or a2c")
+    for key in ("env_runners", "evaluation"):
+        if getattr(config, key).num_env_runners:
+            errors.append(f"{key}.num_env_runners={getattr(config, key).num_env_runners}: multi-agent runs sample in "
+                          f"the main process for now; set {key}.num_env_runners=0")
+    if config.module.get("use_lstm"):
+        errors.append("module.use_lstm=true: multi-agent runs (env.api=pettingzoo) carry no recurrent state yet; "
+                      "set module.use_lstm=false")
+    if config.env.frame_stack > 1 or config.env.wrappers or config.env.preprocessing:
+        errors.append("env.frame_stack / env.wrappers / env.preprocessing: Gymnasium wrappers do not apply to a "
+                      "PettingZoo env; wrap it in your env function instead (e.g. with supersuit)")
+    try:
+        pettingzoo_factory(config.env.id)
+    except ConfigError as exc:
+        return errors + [str(exc)]
+    if errors or not env_too:
+        return errors
+    try:
+        spaces = agent_spaces(config.env)
+    except ConfigError as exc:
+        return [str(exc)]
+    except Exception as exc:
+        return [f"env: {config.env.id} could not be made with env.kwargs={config.env.kwargs}: "
+                f"{type(exc).__name__}: {exc}"]
+    if config.self_play.enabled:
+        if len(spaces) != 2:
+            return [f"self_play.enabled=true: self-play is for two-player games; env '{config.env.id}' has "
+                    f"{len(spaces)} agents ({', '.join(spaces)}). Set self_play.enabled=false."]
+        groups = {"main": list(spaces)}
+    else:
+        try:
+            groups = agents_by_module(config, list(spaces), AgentEpisode)
+        except ConfigError as exc:
+            return [str(exc)]
+    for mid, agents in groups.items():
+        obs_space, act_space = spaces[agents[0]]
+        differ = [a for a in agents[1:] if spaces[a] != spaces[agents[0]]]
+        if differ:
+            errors.append(f"multi_agent.policy_mapping: module '{mid}' acts for agents {agents[0]} and {differ[0]}, "
+                          "whose spaces differ; use multi_agent.policy_mapping=independent, or a mapping function "
+                          "that gives them different modules")
+            continue
+        module_cfg = config.copy()
+        module_cfg.module = module_config(config, mid)
+        try:
+            obs_space = module_observation_space(config.env_runners, obs_space)
+        except Exception as exc:
+            errors.append(f"env_runners.env_to_module_connectors: transform_space() raised on agent {agents[0]}'s "
+                          f"observation space {obs_space}: {type(exc).__name__}: {exc}")
+            continue
+        errors += [f"multi_agent.policies.{mid} (agents {', '.join(agents)}): {p}"
+                   for p in space_problems(module_cfg, obs_space, act_space)]
+        errors += [f"multi_agent.policies.{mid}: {p}" for p in _module_problems(module_cfg)]
     return errors
 
 

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.config.multi_agent import module_config
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
 from rlhydra.connectors.runner_pipelines import build_runner_connectors, module_observation_space
@@ -74,16 +75,29 @@ class RLModule(abc.ABC):
         return None
 
     @classmethod
-    def from_checkpoint(cls, path: str, *, explore: bool = False) -> "RLModule":
+    def from_checkpoint(cls, path: str, *, explore: bool = False, module_id: Optional[str] = None) -> "RLModule":
         """The policy from an Algorithm checkpoint, without envs or learner, with its connectors and their state.
 
         `compute_actions(observations)` then maps raw env observations to env actions exactly as the env runners
         did in training (e.g. normalised with the saved statistics); greedy unless `explore`. Needs no env: the
-        spaces come from the checkpoint's metadata.json; only module.pt and connectors.pt are read.
+        spaces come from the checkpoint's metadata.json; only module.pt and connectors.pt are read. A multi-agent
+        checkpoint holds a module per policy: `module_id` names the one to load.
         """
         metadata, module_state, connector_state = load_policy_state(path)
         config = AlgorithmConfig.from_dict(metadata["config"])
         env_observation_space, action_space = saved_spaces(metadata)
+        if config.env.api == "pettingzoo":
+            module_ids = list(module_state)
+            if module_id not in module_ids:
+                raise ConfigError(f"RLModule.from_checkpoint('{path}', module_id={module_id!r}): a multi-agent "
+                                  f"checkpoint; pick module_id= one of {', '.join(module_ids)}")
+            env_observation_space, action_space = env_observation_space[module_id], action_space[module_id]
+            module_state = module_state[module_id]
+            connector_state = {k: v[module_id] for k, v in connector_state.items()}
+            config.module = module_config(config, module_id)
+        elif module_id is not None:
+            raise ConfigError(f"RLModule.from_checkpoint('{path}', module_id={module_id!r}): a single-agent "
+                              "checkpoint has one module; leave module_id out")
         algorithm_class = get_algorithm_spec(config.algorithm.name).algorithm_class
         observation_space = module_observation_space(config.env_runners, env_observation_space)
         module = algorithm_class.build_module(config, observation_space, action_space)

@@ -1,5 +1,5 @@
 """A2C: registers itself with the algorithm registry."""
-from rlhydra.algorithms.a2c.algorithm import A2C
+from rlhydra.algorithms.a2c.algorithm import A2C, MultiAgentA2C
 from rlhydra.algorithms.a2c.config import A2CConfig, A2CTrainingConfig
 from rlhydra.config.registry import AlgorithmSpec, register_algorithm
 from rlhydra.models.apis import ValueFunctionAPI
@@ -12,6 +12,7 @@ register_algorithm(AlgorithmSpec(
     module_apis=(ValueFunctionAPI,),
     recurrent_module="rlhydra.models.recurrent.RecurrentActorCriticModule",
     action_spaces=("discrete", "continuous"),
+    multi_agent_class=MultiAgentA2C,
 ))
 
 __all__ = ["A2C", "A2CConfig", "A2CTrainingConfig"]

@@ -1,5 +1,5 @@
 """PPO: registers itself with the algorithm registry."""
-from rlhydra.algorithms.ppo.algorithm import PPO
+from rlhydra.algorithms.ppo.algorithm import PPO, MultiAgentPPO
 from rlhydra.algorithms.ppo.config import PPOConfig, PPOTrainingConfig
 from rlhydra.algorithms.ppo.module import PPOModule
 from rlhydra.config.registry import AlgorithmSpec, register_algorithm
@@ -13,6 +13,7 @@ register_algorithm(AlgorithmSpec(
     module_apis=(ValueFunctionAPI,),
     recurrent_module="rlhydra.models.recurrent.RecurrentActorCriticModule",
     action_spaces=("discrete", "continuous"),
+    multi_agent_class=MultiAgentPPO,
 ))
 
 __all__ = ["PPO", "PPOConfig", "PPOModule", "PPOTrainingConfig"]

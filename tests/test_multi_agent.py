@@ -1,0 +1,228 @@
+"""Multi-agent runs: PettingZoo envs (Parallel and AEC), policy mapping, per-agent GAE, self-play, checkpoints."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("pettingzoo")
+
+from rlhydra import PPOConfig, RLModule  # noqa: E402
+from rlhydra.config.schema import ConfigError  # noqa: E402
+from rlhydra.connectors.learner import GeneralAdvantageEstimation, compute_gae  # noqa: E402
+from rlhydra.core.multi_agent import stream_columns  # noqa: E402
+from rlhydra.core.self_play import MAIN, outcome_rates  # noqa: E402
+from rlhydra.data import columns as C  # noqa: E402
+from rlhydra.data.multi_agent_rollout import STREAM_END  # noqa: E402
+
+CARTPOLE = "rlhydra.env.examples:multi_cartpole"
+TICTACTOE = "pettingzoo.classic.tictactoe_v3:env"
+
+
+def ma_config(env_id: str = CARTPOLE, mapping: str = "independent", **training):
+    hp = dict(train_batch_size=64, minibatch_size=32, num_epochs=2)
+    hp.update(training)
+    return (PPOConfig().environment(env_id).multi_agent(policy_mapping_fn=mapping)
+            .env_runners(num_envs_per_env_runner=2).training(**hp).evaluation(interval=0, episodes=2, num_envs=2)
+            .debugging(seed=3))
+
+
+def mapping_to_unknown(agent_id, episode):
+    return "nobody"
+
+
+def first_agent_alone(agent_id, episode):
+    return "solo" if agent_id == "cartpole_0" else "pair"
+
+
+# ---- formulas ------------------------------------------------------------------------------------
+def test_per_agent_gae_is_each_streams_own_gae():
+    rng = np.random.default_rng(0)
+    a_len, b_len = 4, 3  # stream A (agent a, still running at the rollout's end), then stream B (terminated)
+    rewards = rng.normal(size=a_len + b_len).astype(np.float32)
+    values = rng.normal(size=a_len + b_len).astype(np.float32)
+    next_values = rng.normal(size=a_len + b_len).astype(np.float32)
+    terminated = np.zeros(a_len + b_len, bool)
+    terminated[-1] = True
+    truncated = np.zeros(a_len + b_len, bool)
+    stream_end = np.zeros(a_len + b_len, bool)
+    stream_end[[a_len - 1, a_len + b_len - 1]] = True
+    cols = {C.REWARDS: rewards, C.TERMINATED: terminated, C.TRUNCATED: truncated, STREAM_END: stream_end,
+            C.OBS: np.zeros((a_len + b_len, 1), np.float32)}
+    batch = stream_columns(cols)
+    batch[C.VF_PREDS], batch[C.NEXT_VF_PREDS] = values[:, None], next_values[:, None]
+    got = GeneralAdvantageEstimation(0.9, 0.8)(batch)[C.ADVANTAGES][:, 0]
+    for part in (slice(0, a_len), slice(a_len, None)):
+        expected, _ = compute_gae(rewards[part, None], values[part, None], next_values[part, None],
+                                  terminated[part, None], np.eye(1, len(rewards[part]), len(rewards[part]) - 1,
+                                                                  dtype=bool).T, 0.9, 0.8)
+        np.testing.assert_allclose(got[part], expected[:, 0], rtol=1e-6)
+    # Stream A's last step bootstraps from V(next obs): its advantage is its one-step TD error
+    assert got[a_len - 1] == pytest.approx(rewards[a_len - 1] + 0.9 * next_values[a_len - 1] - values[a_len - 1])
+
+
+def test_outcome_rates_count_wins_draws_and_losses():
+    assert outcome_rates([1.0, 0.0, -1.0, 1.0]) == (0.5, 0.25, 0.25)
+    assert outcome_rates([]) == (0.0, 0.0, 0.0)
+
+
+# ---- env runner --------------------------------------------------------------------------------
+def test_turn_based_game_gives_each_agent_its_own_timeline():
+    algo = ma_config(TICTACTOE, "shared").build()
+    try:
+        rollout = algo.env_runner.sample(200)
+    finally:
+        algo.stop()
+    batch = rollout.batches["shared"]
+    # every finished game: both players' last steps terminated, rewards +1/-1 or 0/0 (the winner's reward reaches
+    # it after the loser's dead step), and each player only ever acts on its own legal moves
+    games = len(rollout.episode_returns)
+    assert games > 10 and int(batch[C.TERMINATED].sum()) == 2 * games
+    assert sorted(set(np.round(batch[C.REWARDS][batch[C.TERMINATED]], 3))) <= [-1.0, 0.0, 1.0]
+    assert all(r == 0.0 for r in rollout.episode_returns)  # zero-sum: the team total is 0
+    masks = batch[C.OBS]["action_mask"]
+    assert masks[np.arange(len(masks)), batch[C.ACTIONS]].all()
+    # a player's next observation is the board at its next turn: one more mark of its own and one of the other's
+    obs, nxt = batch[C.OBS]["observation"], batch[C.NEXT_OBS]["observation"]
+    running = ~batch[C.TERMINATED] & ~batch[STREAM_END]
+    assert (nxt[running].sum(axis=(1, 2, 3)) == obs[running].sum(axis=(1, 2, 3)) + 2).all()
+
+
+def test_agents_that_finish_at_different_times_end_their_own_streams():
+    algo = ma_config().build()
+    try:
+        rollout = algo.env_runner.sample(300)
+    finally:
+        algo.stop()
+    for agent in ("cartpole_0", "cartpole_1"):
+        batch = rollout.batches[agent]
+        assert batch[C.TERMINATED].sum() == len(rollout.agent_returns[agent])
+        assert rollout.agent_returns[agent] and all(r == int(r) for r in rollout.agent_returns[agent])
+    team = np.asarray(rollout.episode_returns)
+    np.testing.assert_allclose(team, np.add(rollout.agent_returns["cartpole_0"][:len(team)],
+                                            rollout.agent_returns["cartpole_1"][:len(team)]))
+
+
+# ---- config and preflight ----------------------------------------------------------------------
+@pytest.mark.parametrize("change, message", [
+    (lambda b: b.environment("pettingzoo.classic.tictactoe_v3:envv"), "has no callable 'envv'"),
+    (lambda b: b.environment("no_such_pkg.x:env"), "cannot import 'no_such_pkg.x'"),
+    (lambda b: b.multi_agent(policy_mapping_fn=mapping_to_unknown, policies=["a"]), "not declared in multi_agent.policies"),
+    (lambda b: b.multi_agent(policy_mapping_fn="shared", policies_to_train=["x"]), "policies_to_train"),
+    (lambda b: b.multi_agent(policy_mapping_fn="sharde"), "policy_mapping._target_=sharde: cannot import it"),
+    (lambda b: b.env_runners(num_env_runners=2), "env_runners.num_env_runners=2"),
+])
+def test_bad_multi_agent_configs_name_the_key(change, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        change(ma_config()).build()
+
+
+def test_a_module_per_group_of_agents_from_a_mapping_function():
+    algo = ma_config(mapping=first_agent_alone, train_batch_size=32, minibatch_size=16).build()
+    try:
+        assert sorted(algo.learner.raw_module.keys()) == ["pair", "solo"]
+        result = algo.train()
+    finally:
+        algo.stop()
+    assert {"learner/solo/policy_loss", "learner/pair/policy_loss"} <= set(result)
+
+
+def test_policies_to_train_freezes_the_others():
+    algo = ma_config().multi_agent(policies_to_train=["cartpole_0"]).build()
+    try:
+        frozen = {k: v.clone() for k, v in algo.learner.raw_module["cartpole_1"].state_dict().items()}
+        trained = {k: v.clone() for k, v in algo.learner.raw_module["cartpole_0"].state_dict().items()}
+        algo.train()
+        after = algo.learner.raw_module
+        assert all(torch.equal(v, after["cartpole_1"].state_dict()[k]) for k, v in frozen.items())
+        assert not all(torch.equal(v, after["cartpole_0"].state_dict()[k]) for k, v in trained.items())
+    finally:
+        algo.stop()
+
+
+def test_policy_overrides_the_module_group():
+    algo = ma_config().multi_agent(policies={"cartpole_0": {"hidden_sizes": [8]}, "cartpole_1": {}}).build()
+    try:
+        sizes = {mid: sum(p.numel() for p in algo.learner.raw_module[mid].parameters()) for mid in ("cartpole_0", "cartpole_1")}
+    finally:
+        algo.stop()
+    assert sizes["cartpole_0"] < sizes["cartpole_1"]
+
+
+# ---- checkpoints -------------------------------------------------------------------------------
+def _weights(algo):
+    return {f"{m}.{k}": v.clone() for m, s in algo.learner.raw_module.get_state().items() for k, v in s.items()}
+
+
+@pytest.mark.parametrize("env_id, mapping", [(CARTPOLE, "independent"), (TICTACTOE, "shared")])
+def test_exact_resume(tmp_path, env_id, mapping):
+    config = ma_config(env_id, mapping)
+    algo = config.build()
+    try:
+        for _ in range(2):
+            algo.train()
+        path = algo.save(str(tmp_path / "ckpt"))
+        for _ in range(2):
+            last = algo.train()
+        expected = _weights(algo)
+    finally:
+        algo.stop()
+    from rlhydra import Algorithm
+    resumed = Algorithm.from_checkpoint(path)
+    try:
+        for _ in range(2):
+            again = resumed.train()
+        got = _weights(resumed)
+    finally:
+        resumed.stop()
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert again["train/episode_return_mean"] == last["train/episode_return_mean"]
+
+
+def test_one_policy_from_a_multi_agent_checkpoint(tmp_path):
+    algo = ma_config().build()
+    try:
+        algo.train()
+        path = algo.save(str(tmp_path / "ckpt"))
+    finally:
+        algo.stop()
+    module = RLModule.from_checkpoint(path, module_id="cartpole_1")
+    assert module.compute_single_action(np.zeros(4, np.float32)) in (0, 1)
+    with pytest.raises(ConfigError, match="pick module_id= one of cartpole_0, cartpole_1"):
+        RLModule.from_checkpoint(path)
+
+
+def test_self_play_evaluates_win_draw_loss_rates():
+    config = ma_config(TICTACTOE, "shared")
+    config.config.self_play.enabled = True
+    config.config.self_play.eval_games = 4
+    algo = config.build()
+    try:
+        assert MAIN in algo.learner.learners and len(algo.learner.learners) == 1
+        result = algo.evaluate()
+    finally:
+        algo.stop()
+    for opponent in ("random", "latest"):
+        rates = [result[f"eval/vs_{opponent}/{k}_rate"] for k in ("win", "draw", "loss")]
+        assert sum(rates) == pytest.approx(1.0)
+        assert f"eval/vs_{opponent}/first/loss_rate" in result and f"eval/vs_{opponent}/second/loss_rate" in result
+
+
+# ---- learning ----------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("mapping", ["independent", "shared"])
+def test_ppo_learns_two_cartpoles_in_one_multi_agent_env(mapping):
+    config = (PPOConfig().environment(CARTPOLE).multi_agent(policy_mapping_fn=mapping)
+              .env_runners(num_envs_per_env_runner=8)
+              .training(lr=1e-3, train_batch_size=512, minibatch_size=128, num_epochs=10, gamma=0.98, gae_lambda=0.8)
+              .evaluation(interval=0, episodes=10, num_envs=5).debugging(seed=0))
+    algo = config.build()
+    try:
+        algo.learn(total_steps=50_000)
+        result = algo.evaluate()
+    finally:
+        algo.stop()
+    for agent in ("cartpole_0", "cartpole_1"):
+        got = result[f"eval/agent/{agent}/episode_return_mean"]
+        assert got >= 475, f"{mapping}: {agent} reached an eval return of {got:.1f}, expected >= 475 after 50k env steps"
