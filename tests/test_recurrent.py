@@ -435,7 +435,6 @@ def test_an_evaluation_video_carries_the_state_through_its_episode():
     assert len(frames) > 1 and got == expected
 
 
-@pytest.mark.slow
 def test_evaluation_workers_carry_the_state_as_the_local_evaluation_does():
     with lstm_ppo().build() as algo:
         algo.train()
@@ -447,7 +446,6 @@ def test_evaluation_workers_carry_the_state_as_the_local_evaluation_does():
     assert remote["eval/episode_length_mean"] == local["eval/episode_length_mean"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("runners", [{}, {"num_env_runners": 2}], ids=["local-runner", "2-runner-processes"])
 def test_lstm_n_then_m_iterations_after_a_restore_equal_n_plus_m(runners, tmp_path):
     from rlhydra import Algorithm
