@@ -168,11 +168,12 @@ def child_rlhydra(env_id: str, seconds: float, rollout: int, runners: int, envs_
     import torch
 
     runner = algo.env_runner
-    try:
-        runner.sample(rollout)  # warm-up (the workers are already up: the group starts them when built)
-        pids = [p for p in getattr(runner, "worker_pids", []) if p is not None]
-        clock = _Clock(seconds, pids)
-        run_clock(clock, lambda: runner.sample(rollout).num_steps)
+    try:  # the Algorithm's torch settings (1 thread) hold inside its own methods; the runner is driven directly here
+        with algo.torch_settings:
+            runner.sample(rollout)  # warm-up (the workers are already up: the group starts them when built)
+            pids = [p for p in getattr(runner, "worker_pids", []) if p is not None]
+            clock = _Clock(seconds, pids)
+            run_clock(clock, lambda: runner.sample(rollout).num_steps)
     finally:
         algo.stop()
     emit(clock.result(torch_threads=torch.get_num_threads(), runner=type(runner).__name__))
