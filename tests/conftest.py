@@ -52,3 +52,14 @@ def has_mujoco() -> bool:
 
 
 MUJOCO = pytest.mark.skipif(not has_mujoco(), reason="needs gymnasium[mujoco]")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: one intra-op thread (the learner's default) is fastest and spares the shared CPUs."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -31,12 +31,7 @@ PREFERENCE = [0.0, 10.0, 5.0, 9.0]  # logits / Q-values of every state: the ille
 BEST_LEGAL = [2, 3, 1, 1]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def masked_obs(repeat: int = 1, masks: Sequence[Sequence[int]] = MASKS) -> dict:

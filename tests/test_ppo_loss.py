@@ -18,13 +18,7 @@ from rlhydra.data.rollout import Rollout
 from rlhydra.models.distributions import Categorical, DiagGaussian
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one intra-op thread (the learner's default) is fastest and spares the shared CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # Every test states the switches it relies on; these defaults switch the optional terms off.
