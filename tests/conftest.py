@@ -63,3 +63,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def observations(env_id: str, n: int = 32):
+    """`n` observations of `env_id` under random actions (seeded), stacked: a batch for compute_actions."""
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=0)
+    env.action_space.seed(0)
+    batch = []
+    for _ in range(n):
+        batch.append(obs)
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            obs, _ = env.reset()
+    env.close()
+    return np.stack(batch)

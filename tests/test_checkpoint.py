@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rlhydra import Algorithm, DQNConfig, PPOConfig, RLModule, SACConfig
-from tests.conftest import ROOT
+from tests.conftest import ROOT, observations
 
 SAVE_TWICE = """
 import os, sys, time
@@ -87,16 +87,6 @@ def test_learn_keeps_the_last_k_periodic_checkpoints_the_final_and_the_best(tmp_
 
 
 # ---- RLModule.from_checkpoint: the policy on its own ---------------------------------------------------------
-def observations(env_id, n=64):
-    env = gym.make(env_id)
-    obs, _ = env.reset(seed=0)
-    batch = []
-    for _ in range(n):
-        batch.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return np.stack(batch)
 
 
 @pytest.mark.parametrize("builder", [
@@ -108,7 +98,7 @@ def observations(env_id, n=64):
     .training(learning_starts=32, train_batch_size=64, minibatch_size=16, dueling=True),
 ], ids=["ppo-box-normalized", "sac-squashed", "dqn-dueling-normalized"])
 def test_a_module_from_a_checkpoint_acts_like_the_algorithm(builder, tmp_path):
-    obs = observations(builder.config.env.id)
+    obs = observations(builder.config.env.id, 64)
     with builder.evaluation(interval=0).build() as algo:
         algo.train()
         algo.train()

@@ -22,6 +22,7 @@ from rlhydra import Algorithm, ConfigError, RLModule
 from rlhydra.config.builder import AlgorithmConfigBuilder
 from rlhydra.config.registry import registered_algorithms
 from rlhydra.config.schema import OffPolicyTrainingConfig
+from tests.conftest import observations
 
 SPECS = registered_algorithms()
 NAMES = sorted(SPECS)
@@ -62,18 +63,6 @@ def assert_same_weights(a, b):
         assert torch.equal(a[key], b[key]), key
 
 
-def observations(env_id, n=32):
-    env = gym.make(env_id)
-    obs, _ = env.reset(seed=0)
-    env.action_space.seed(0)
-    batch = []
-    for _ in range(n):
-        batch.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    env.close()
-    return np.stack(batch)
 
 
 def test_every_algorithm_folder_is_covered():
