@@ -61,6 +61,7 @@ def run_save_twice(tmp_path, how):
     return path
 
 
+@pytest.mark.slow
 def test_a_process_killed_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path):
     path = run_save_twice(tmp_path, "while-writing")
     leftovers = glob.glob(str(tmp_path / ".final.tmp-*"))
@@ -71,6 +72,7 @@ def test_a_process_killed_while_writing_a_checkpoint_leaves_the_previous_one(tmp
     assert not glob.glob(str(tmp_path / ".final.*"))
 
 
+@pytest.mark.slow
 def test_a_crash_between_the_renames_is_recovered_on_the_next_read(tmp_path):
     path = run_save_twice(tmp_path, "between-renames")
     assert not os.path.exists(path) and glob.glob(str(tmp_path / ".final.old-*" / "ckpt"))

@@ -21,6 +21,7 @@ def read_metrics(run_dir) -> list:
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_train_leaves_config_metrics_and_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_train("algorithm=ppo", "env=cartpole", "total_steps=3000", "evaluation.interval=5",
@@ -63,6 +64,7 @@ def test_same_seed_same_metrics_from_the_command_line(tmp_path):
     ("env=cartpol", "Available options in 'env'"),
     ("env.id=TupleAction-v0", "PPOModule takes Box or Discrete actions"),
 ])
+@pytest.mark.slow
 def test_bad_input_exits_nonzero_with_a_clean_message(override, expected, tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     extra = ["env.id=tests.fault_envs:TupleAction-v0"] if "TupleAction" in override else [override]
@@ -73,6 +75,7 @@ def test_bad_input_exits_nonzero_with_a_clean_message(override, expected, tmp_pa
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_ctrl_c_finishes_the_iteration_writes_a_checkpoint_and_exits_nonzero(signal_name, tmp_path):
     import signal

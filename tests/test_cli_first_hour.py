@@ -25,6 +25,7 @@ def only_run_folder(tmp_path):
 
 
 # ---- item 2: tuned settings by env id, run folders named after the actual pair ---------------------------------
+@pytest.mark.slow
 def test_env_id_override_gets_its_own_tuned_settings_and_run_folder(tmp_path):
     proc = train("env.id=Acrobot-v1", "total_steps=100", "evaluation.interval=0", "evaluation.episodes=1",
                  "logger=console", cwd=tmp_path)
@@ -48,6 +49,7 @@ def test_a_resumed_run_is_named_after_its_checkpoint(tmp_path):
 
 
 # ---- item 3: Ctrl-C / SIGTERM end calmly -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_without_a_traceback(tmp_path):
     import signal
 
@@ -74,6 +76,7 @@ def test_a_second_ctrl_c_stops_at_once_without_a_traceback(tmp_path):
 
 
 # ---- item 7: a run says what happened, on screen and in train.log ----------------------------------------------
+@pytest.mark.slow
 def test_a_run_without_evaluation_or_metrics_file_says_so_and_logs_to_train_log(tmp_path):
     proc = train("total_steps=256", "evaluation.interval=0", "evaluation.final=false", "logger=console",
                  f"hydra.run.dir={tmp_path}")
@@ -86,6 +89,7 @@ def test_a_run_without_evaluation_or_metrics_file_says_so_and_logs_to_train_log(
     assert "iter     1 | steps        256" in log and "no evaluation" in log
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_stop_at_return_says_why(tmp_path):
     proc = train("total_steps=100000", "evaluation.interval=1", "evaluation.stop_at_return=5", "logger=jsonl",
                  f"hydra.run.dir={tmp_path}")
@@ -133,6 +137,7 @@ def test_slurm_launcher_off_a_cluster_names_the_local_launchers(tmp_path):
 
 
 # ---- item 9: run folders honour the umask; a headless video run prints no SDL noise -----------------------------
+@pytest.mark.slow
 def test_checkpoints_and_videos_honour_the_umask_and_video_prints_no_sdl_warning(tmp_path):
     import stat
 

@@ -50,6 +50,7 @@ def _train_and_compare(fabric, config):
             "world": fabric.world_size, "reduced": reduced}
 
 
+@pytest.mark.slow
 def test_two_cpu_learners_keep_identical_weights_and_sample_different_envs():
     config = (PPOConfig().environment("CartPole-v1").learners(num_learners=2)
               .training(train_batch_size=256, minibatch_size=64, num_epochs=2)

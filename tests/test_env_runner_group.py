@@ -156,6 +156,7 @@ def test_stop_leaves_no_worker_processes():
     (FAULT_ENV, {"fault": "hang", "at": 1}, signal.SIGINT),  # Ctrl-C while the workers hang: the parent kills them
     ("CartPole-v1", {}, signal.SIGKILL),  # the parent is killed: its workers see their pipes close and exit
 ], ids=["ctrl_c", "parent_killed"])
+@pytest.mark.slow
 def test_no_worker_processes_outlive_the_parent(tmp_path, env_id, env_kwargs, sig):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(f"""

@@ -156,6 +156,7 @@ CLI_BASE = ["algorithm=ppo", "env=cartpole", f"env.id={FAULT_ENV}", "env_runners
         "while sampling iteration 1 (0 env steps done), in env runner worker 1, after 4 env steps of its runner",
         "env runner worker 1 failed 3 times in a row; last: raised an exception", None, marks=pytest.mark.slow),
 ], ids=["in_process_sampling", "eval_worker_no_restart", "sampling_worker_restarts_spent"])
+@pytest.mark.slow
 def test_an_unrecoverable_env_error_ends_train_py_with_a_clean_message(tmp_path, overrides, where, why, checkpoint):
     run_dir = tmp_path / "run"
     proc = subprocess.run([sys.executable, "train.py", *CLI_BASE, *overrides, f"hydra.run.dir={run_dir}"], cwd=ROOT,

@@ -1,6 +1,7 @@
 """User extensions without editing rlhydra: examples/user_package through train.py, and any Gymnasium id."""
 from __future__ import annotations
 
+import pytest
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ def run_with_example(*overrides: str) -> subprocess.CompletedProcess:
                           timeout=120, env=env)
 
 
+@pytest.mark.slow
 def test_user_env_module_and_connector_train_via_config_dir(tmp_path):
     proc = run_with_example("--config-dir", EXAMPLE_CONF, "+experiment=corridor", "logger=jsonl",
                             f"hydra.run.dir={tmp_path}")
@@ -39,6 +41,7 @@ def test_user_env_module_and_connector_train_via_config_dir(tmp_path):
     assert "0_OneHotPosition" in torch.load(ckpt / "connectors.pt", weights_only=True)["env_to_module"]
 
 
+@pytest.mark.slow
 def test_user_package_conf_found_through_hydra_searchpath(tmp_path):
     proc = run_with_example("hydra.searchpath=[pkg://myrl.conf]", "env=corridor", "module=tiny", "module.hidden=16",
                             "env_runners.env_to_module_connectors=[{_target_: myrl.connectors.OneHotPosition, "

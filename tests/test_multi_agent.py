@@ -67,6 +67,7 @@ def test_outcome_rates_count_wins_draws_and_losses():
 
 
 # ---- env runner --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_turn_based_game_gives_each_agent_its_own_timeline():
     algo = ma_config(TICTACTOE, "shared").build()
     try:
@@ -88,6 +89,7 @@ def test_turn_based_game_gives_each_agent_its_own_timeline():
     assert (nxt[running].sum(axis=(1, 2, 3)) == obs[running].sum(axis=(1, 2, 3)) + 2).all()
 
 
+@pytest.mark.slow
 def test_agents_that_finish_at_different_times_end_their_own_streams():
     algo = ma_config().build()
     try:

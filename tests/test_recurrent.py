@@ -299,6 +299,7 @@ def test_losses_average_over_real_steps_only_whatever_the_padding_holds():
     torch.testing.assert_close(noisy_stats, stats)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("minibatch_size, per_epoch", [(64, 2), (32, 4)])
 def test_minibatch_size_counts_real_steps_when_the_batch_is_sequences(minibatch_size, per_epoch):
     with lstm_ppo().training(minibatch_size=minibatch_size).build() as algo:  # 128 steps, 2 epochs, sequences <= 5

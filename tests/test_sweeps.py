@@ -137,6 +137,7 @@ def test_summary_marks_failures_and_picks_the_best():
             "be in [0.0, 1.0]") in text
 
 
+@pytest.mark.slow
 def test_a_multirun_with_a_failing_job_still_writes_its_summary_ranked_by_mean_over_seeds(tmp_path):
     """One swept setting's env raises at run time (tests/fault_envs.py); the other's two seeds are ranked."""
     sweep_dir = tmp_path / "sweep"
