@@ -19,6 +19,7 @@ import argparse
 import shlex
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -47,7 +48,7 @@ def child_rlhydra(max_steps: int, threshold: float, seed: int) -> None:
     algo = (PPOConfig().environment("rlhydra.env.examples:multi_cartpole").multi_agent(policy_mapping_fn="independent")
             .env_runners(num_envs_per_env_runner=1).training(**hp)
             .evaluation(interval=0, final=False).reporting(smoothing_episodes=100).debugging(seed=seed).build())
-    _loop(algo.train, lambda: algo.env_steps, lambda r: r.get("train/episode_return_mean"), max_steps, threshold)
+    _loop(algo.train, lambda: algo.env_steps, lambda _: _mean(algo._recent_returns), max_steps, threshold)
     algo.stop()
 
 
@@ -65,6 +66,7 @@ def child_rllib(max_steps: int, threshold: float, seed: int) -> None:
     from ray.tune.registry import register_env
 
     torch.set_num_threads(1)
+    recent: deque = deque(maxlen=100)  # team returns of the last 100 episodes, as rlhydra's smoothing keeps them
     spec = importlib.util.spec_from_file_location("rlhydra_examples", ENV_FILE)  # the env alone, not rlhydra
     examples = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(examples)
@@ -84,33 +86,36 @@ def child_rllib(max_steps: int, threshold: float, seed: int) -> None:
                   vf_loss_coeff=HP["vf_coeff"], grad_clip=HP["grad_clip"], grad_clip_by="global_norm",
                   use_kl_loss=False, vf_clip_param=1e9)
         .reporting(metrics_num_episodes_for_smoothing=100)
+        .callbacks(on_episode_end=lambda episode, **kw: recent.append(float(episode.get_return())))
         .debugging(seed=seed)
     )
     algo = config.build_algo()
 
-    def team_return(result: Dict[str, Any]) -> Any:
-        return result.get("env_runners", {}).get("episode_return_mean")
-
     def steps() -> int:
         return int(algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0))
 
-    _loop(algo.train, steps, team_return, max_steps, threshold)
+    _loop(algo.train, steps, lambda _: _mean(recent), max_steps, threshold)
     algo.stop()
     ray.shutdown()
 
 
+def _mean(values: Any) -> Any:
+    return sum(values) / len(values) if len(values) else None
+
+
 def _loop(train: Any, env_steps: Any, team_return: Any, max_steps: int, threshold: float) -> None:
     """Train until the threshold or the budget; emit steps/s of the loop and the wall clock when it was reached."""
-    start, reached_at, reached_steps, last = time.perf_counter(), None, None, None
+    start, reached_at, reached_steps, last, iterations = time.perf_counter(), None, None, None, 0
     while env_steps() < max_steps:
         result = train()
+        iterations += 1
         last = team_return(result)
         if last is not None and last == last and last >= threshold:
             reached_at, reached_steps = time.time(), env_steps()
             break
     learn_s = time.perf_counter() - start
     emit({"env_steps": env_steps(), "learn_s": learn_s, "reached_at": reached_at, "reached_steps": reached_steps,
-          "last_return": last})
+          "last_return": last, "iterations": iterations})
 
 
 # ---- parent -----------------------------------------------------------------------------------------------
@@ -151,6 +156,7 @@ def report(args: argparse.Namespace, res: Dict[str, Dict[str, Any]], loads: List
         [f"process start to team return >= {args.threshold:g}", reach(rl), reach(ll),
          f"{rl['to_threshold_s'] / ll['to_threshold_s']:.2f}x" if rl["to_threshold_s"] and ll["to_threshold_s"] else ""],
         ["whole child process wall time (s)", f"{rl['wall_s']:.1f}", f"{ll['wall_s']:.1f}", ""],
+        ["training iterations run", rl["iterations"], ll["iterations"], ""],
     ])
     command = "python " + " ".join(shlex.quote(a) for a in [SCRIPT, *sys.argv[1:]])
     return "\n".join([
@@ -160,7 +166,8 @@ def report(args: argparse.Namespace, res: Dict[str, Dict[str, Any]], loads: List
         "- sampling: rlhydra's in-process MultiAgentEnvRunner; RLlib num_env_runners=0 (local env runner), "
         "num_learners=0, env wrapped by ray.rllib.env.wrappers.pettingzoo_env.ParallelPettingZooEnv",
         f"- seed {args.seed}; threshold: team training return (sum over the 2 agents, mean of the last 100 "
-        f"episodes) >= {args.threshold:g}; budget {args.max_steps:,} env steps", "", table, "",
+        f"finished episodes, collected the same way on both sides: rlhydra's smoothing deque, an RLlib "
+        f"on_episode_end callback) >= {args.threshold:g}; budget {args.max_steps:,} env steps", "", table, "",
     ])
 
 

@@ -267,3 +267,17 @@ def test_self_play_seats_main_first_and_second_equally_against_the_same_opponent
     for opponent in ("random", "snapshot_0", "snapshot_2"):
         first, second = (np.mean([m == opponent for m in seats[s]]) for s in seats)
         assert first == pytest.approx(second, abs=0.04), opponent
+
+
+def test_tuned_tictactoe_module_does_not_squeeze_the_board_into_16_features():
+    # a 3x3x2 board is an "image" to the catalog: its default (MinAtar's 16 3x3 filters) leaves 16 ReLU features for
+    # the whole board, too few to see every line of both players; the second seat, which must block, lost 5-14%
+    from rlhydra.config import from_hydra
+    from tests.conftest import compose_cfg
+
+    algo = from_hydra(compose_cfg(["algorithm=ppo", "env=tictactoe"])).build()
+    try:
+        convs = [m for m in algo.learner.raw_module[MAIN].modules() if isinstance(m, torch.nn.Conv2d)]
+    finally:
+        algo.stop()
+    assert convs and min(conv.out_channels for conv in convs) >= 128
