@@ -5,7 +5,7 @@ same hyperparameters, sampling in the training process (rlhydra's in-process run
 torch thread each. Measures env steps/s of training and wall time from process start to a team training return
 (both agents' returns summed, mean of the last 100 episodes) >= --threshold; prints a markdown table, writes --out.
 
-    python benchmarks/multi_agent_rllib.py                          # ~5 min on 2 cores
+    python benchmarks/multi_agent_rllib.py                          # ~6 min on 2 cores (RLlib's side ~4.5)
     python benchmarks/multi_agent_rllib.py --rllib-python .venv-rllib/bin/python
     python benchmarks/multi_agent_rllib.py --quick                  # smoke run
 
@@ -174,8 +174,8 @@ def report(args: argparse.Namespace, res: Dict[str, Dict[str, Any]], loads: List
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", choices=["rlhydra", "rllib"])
-    parser.add_argument("--max-steps", type=int, default=150_000)
-    parser.add_argument("--threshold", type=float, default=900.0)
+    parser.add_argument("--max-steps", type=int, default=100_000)
+    parser.add_argument("--threshold", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rllib-python", default=sys.executable)
     parser.add_argument("--quick", action="store_true", help="5,000 env steps each, threshold 40")
