@@ -228,3 +228,58 @@ def test_ppo_learns_two_cartpoles_in_one_multi_agent_env(mapping):
     for agent in ("cartpole_0", "cartpole_1"):
         got = result[f"eval/agent/{agent}/episode_return_mean"]
         assert got >= 475, f"{mapping}: {agent} reached an eval return of {got:.1f}, expected >= 475 after 50k env steps"
+
+
+# ---- tic-tac-toe seats ---------------------------------------------------------------------------
+@pytest.mark.parametrize("moves, winner, loser", [
+    ([0, 3, 1, 4, 2], "player_1", "player_2"),      # the first player completes the top row
+    ([0, 3, 1, 4, 8, 5], "player_2", "player_1"),   # the second player completes the middle row
+])
+def test_tictactoe_loser_gets_minus_one_on_a_terminal_step_in_either_seat(moves, winner, loser):
+    from rlhydra.config.schema import EnvConfig
+    from rlhydra.env.pettingzoo_env import make_agent_env
+
+    env = make_agent_env(EnvConfig(id=TICTACTOE, api="pettingzoo"))
+    outcomes, to_act = env.reset(seed=0)
+    for move in moves:
+        assert not env.done
+        (agent,) = to_act
+        outcomes, to_act = env.step({agent: move})
+    env.close()
+    assert env.done and to_act == {}
+    # both players' steps end in this call: the one who did not make the last move included
+    assert outcomes[winner][1:] == (1.0, True, False)
+    assert outcomes[loser][1:] == (-1.0, True, False)
+
+
+def test_self_play_seats_main_first_and_second_equally_against_the_same_opponents():
+    from rlhydra.config.schema import SelfPlayConfig
+    from rlhydra.core.self_play import SelfPlay
+    from rlhydra.env.multi_agent_runner import AgentEpisode
+
+    play = SelfPlay(SelfPlayConfig(enabled=True, pool_size=3, random_opponent_prob=0.3), ["player_1", "player_2"], 0)
+    play.filled, play.latest = 3, 2
+    seats = {"player_1": [], "player_2": []}
+    for episode_id in range(4000):
+        episode = AgentEpisode(episode_id, 0)
+        mapped = {a: play.mapping(a, episode) for a in ("player_1", "player_2")}
+        (main_seat,) = [a for a, m in mapped.items() if m == MAIN]
+        seats[main_seat].append(next(m for m in mapped.values() if m != MAIN))
+    assert len(seats["player_1"]) == len(seats["player_2"]) == 2000
+    for opponent in ("random", "snapshot_0", "snapshot_2"):
+        first, second = (np.mean([m == opponent for m in seats[s]]) for s in seats)
+        assert first == pytest.approx(second, abs=0.04), opponent
+
+
+def test_tuned_tictactoe_module_does_not_squeeze_the_board_into_16_features():
+    # a 3x3x2 board is an "image" to the catalog: its default (MinAtar's 16 3x3 filters) leaves 16 ReLU features for
+    # the whole board, too few to see every line of both players; the second seat, which must block, lost 5-14%
+    from rlhydra.config import from_hydra
+    from tests.conftest import compose_cfg
+
+    algo = from_hydra(compose_cfg(["algorithm=ppo", "env=tictactoe"])).build()
+    try:
+        convs = [m for m in algo.learner.raw_module[MAIN].modules() if isinstance(m, torch.nn.Conv2d)]
+    finally:
+        algo.stop()
+    assert convs and min(conv.out_channels for conv in convs) >= 128
