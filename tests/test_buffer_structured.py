@@ -318,3 +318,19 @@ def test_old_checkpoint_format_is_refused_with_a_clear_message():
            "capacity_per_env": 4, "pos": 0, "filled": 0, "rng": np.random.default_rng(0).bit_generator.state}
     with pytest.raises(ValueError, match="predates structured-observation buffers"):
         ReplayBuffer(capacity=4).load_state_dict(old)
+
+
+@pytest.mark.parametrize("buffer_cls", BUFFERS)
+def test_storage_names_every_array_and_sums_to_nbytes(buffer_cls):
+    rng = np.random.default_rng(1)
+    buf = buffer_cls(capacity=200, n_step=1, seed=0)
+    buf.setup(FRAME_SPACE, ACT_SPACE, 2)
+    current = rng.integers(0, 256, (2, 4, 84, 84), dtype=np.uint8)
+    _, rollout = frame_rollout(rng, current, 10, rng.integers(1, 5, 2), min_len=3)
+    buf.add(rollout)
+    storage = buf.storage
+    assert storage["obs"].dtype == np.uint8 and "side_obs" in storage and "rewards" in storage
+    extra = buf.nbytes - sum(v.nbytes for v in storage.values())
+    assert extra >= 0  # PER adds its sum tree on top
+    if buffer_cls is ReplayBuffer:
+        assert extra == 0

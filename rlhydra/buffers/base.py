@@ -144,6 +144,16 @@ class ReplayBuffer:
         return (T.nbytes(self.obs) + T.nbytes(self.side) + self.side_index.nbytes
                 + sum(v.nbytes for v in self.columns.values()))
 
+    @property
+    def storage(self) -> dict[str, np.ndarray]:
+        """Every array the buffer holds by name (observation leaves as 'obs/<key>...', the side ring as
+        'side_obs/...'): what `nbytes` sums; read-only use."""
+        named = {f"obs/{k}" if k else "obs": v for k, v in T.to_dict(self.obs).items()}
+        named.update({f"side_obs/{k}" if k else "side_obs": v for k, v in T.to_dict(self.side).items()})
+        named.update(self.columns)
+        named["side_index"] = self.side_index
+        return named
+
     # ---- side ring: a FIFO of next observations ----------------------------------------------------------------
     def _side_push(self, values: T.Tree) -> np.ndarray:
         """Append observations (leaves [k, ...]) at the ring's tail; returns their positions."""
