@@ -18,14 +18,14 @@ from rlhydra.data import tree
 
 
 class CastObservations(Connector):
-    """Raw env observations (any tree) -> numpy leaves in the dtypes of `tree.space_leaves(space)`."""
+    """Raw env observations (any tree) -> numpy leaves in the dtypes of `tree.leaf_dtypes(space)`."""
 
     def __init__(self, observation_space: gym.Space) -> None:
         self.observation_space = observation_space
-        self.spec = tree.space_leaves(observation_space)
+        self.dtypes = tree.leaf_dtypes(observation_space)
 
     def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
-        batch[C.OBS] = tree.as_leaf_dtype(batch[C.OBS], self.observation_space, self.spec)
+        batch[C.OBS] = tree.as_leaf_dtype(batch[C.OBS], self.dtypes)
         return batch
 
 

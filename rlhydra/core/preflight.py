@@ -2,7 +2,7 @@
 connectors, replay buffer), the env id, and one env's spaces against the algorithm and its module."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -109,20 +109,27 @@ def _env_problems(config: AlgorithmConfig) -> List[str]:
     except Exception as exc:
         return [f"env: {config.env.id} could not be made with env.kwargs={config.env.kwargs} and "
                 f"env.wrappers={config.env.wrappers}: {type(exc).__name__}: {exc}"]
-    try:
-        module_obs_space = module_observation_space(config.env_runners, obs_space)
-    except ConfigError as exc:
-        return [str(exc)]
-    except Exception as exc:
-        return [f"env_runners.env_to_module_connectors: transform_space() raised on env '{config.env.id}'s observation "
-                f"space {obs_space}: {type(exc).__name__}: {exc}"]
+    module_obs_space, problem = _connector_space(config, obs_space, f"env '{config.env.id}'")
+    if problem:
+        return [problem]
     errors = space_problems(config, module_obs_space, act_space)
-    if config.env_runners.normalize_obs and normalize_problem(module_obs_space):
-        errors.append(normalize_problem(module_obs_space))
+    problem = normalize_problem(module_obs_space) if config.env_runners.normalize_obs else None
+    errors += [problem] if problem else []
     if config.evaluation.video:
         problem = check_video_support(config.env, config.evaluation.video_format)
         errors += [problem] if problem else []
     return errors
+
+
+def _connector_space(config: AlgorithmConfig, obs_space: Any, whose: str) -> Tuple[Any, Optional[str]]:
+    """(the observation space after the user's env->module connectors, None), or (None, why it could not be had)."""
+    try:
+        return module_observation_space(config.env_runners, obs_space), None
+    except ConfigError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, (f"env_runners.env_to_module_connectors: transform_space() raised on {whose}'s observation "
+                      f"space {obs_space}: {type(exc).__name__}: {exc}")
 
 
 def _env_id_problems(config: AlgorithmConfig) -> List[str]:
@@ -218,11 +225,9 @@ def multi_agent_problems(config: AlgorithmConfig, env_too: bool = True) -> List[
             continue
         module_cfg = config.copy()
         module_cfg.module = module_config(config, mid)
-        try:
-            obs_space = module_observation_space(config.env_runners, obs_space)
-        except Exception as exc:
-            errors.append(f"env_runners.env_to_module_connectors: transform_space() raised on agent {agents[0]}'s "
-                          f"observation space {obs_space}: {type(exc).__name__}: {exc}")
+        obs_space, problem = _connector_space(config, obs_space, f"agent {agents[0]}")
+        if problem:
+            errors.append(problem)
             continue
         errors += [f"multi_agent.policies.{mid} (agents {', '.join(agents)}): {p}"
                    for p in space_problems(module_cfg, obs_space, act_space)]

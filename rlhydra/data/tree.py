@@ -154,26 +154,20 @@ def map_space_leaves(fn: Callable[[Tuple[int, ...], np.dtype], Any], space: gym.
     return walk(space_leaves(space))
 
 
-def as_leaf_dtype(tree: Tree, space: gym.Space, spec: Tree = None) -> Tree:
-    """Raw env observations in each leaf's travelling dtype (float64 -> float32; ints, uint8 and bools kept);
-    `spec` is `space_leaves(space)` when the caller has it already."""
-    spec = space_leaves(space) if spec is None else spec
-    if not is_nested(tree):
-        return _cast(tree, spec)
-    return _map_with_spec(_cast, tree, spec)
+def leaf_dtypes(space: gym.Space) -> Tree:
+    """The travelling dtype of each leaf of `space`, as a tree of `np.dtype`s (what `as_leaf_dtype` casts to)."""
+    return map_space_leaves(lambda shape, dtype: dtype, space)
 
 
-def _cast(x: Any, spec: Tuple[Tuple[int, ...], np.dtype]) -> np.ndarray:
+def as_leaf_dtype(tree: Tree, dtypes: Tree) -> Tree:
+    """Raw env observations in each leaf's travelling dtype, `dtypes` from `leaf_dtypes(space)` (float64 ->
+    float32; ints, uint8 and bools kept; a leaf already in its dtype is not copied)."""
+    return map_tree(_cast, tree, dtypes)
+
+
+def _cast(x: Any, dtype: np.dtype) -> np.ndarray:
     x = np.asarray(x)
-    return x if x.dtype == spec[1] else x.astype(spec[1])
-
-
-def _map_with_spec(fn: Callable[[Any, Any], Any], tree: Tree, spec: Tree) -> Tree:
-    if isinstance(tree, dict):
-        return {k: _map_with_spec(fn, v, spec[k]) for k, v in tree.items()}
-    if isinstance(tree, tuple):
-        return tuple(_map_with_spec(fn, v, spec[i]) for i, v in enumerate(tree))
-    return fn(tree, spec)
+    return x if x.dtype == dtype else x.astype(dtype)
 
 
 def to_dict(tree: Tree) -> Dict[str, Any]:

@@ -94,7 +94,7 @@ class EnvRunner:
         if self._reset_noise is not None and not random_actions:
             self._reset_noise()  # e.g. gSDE: new exploration noise, held for this whole rollout
         num_t, num_envs = num_steps_per_env, self.num_envs
-        obs_buf = tree.map_tree(lambda x: np.empty((num_t, *x.shape), _np_dtype(x)), self._obs)
+        obs_buf = tree.empty_like(self._obs, (num_t, num_envs))
         next_buf = tree.map_tree(np.empty_like, obs_buf)
         nested = tree.is_nested(obs_buf)
         rew_buf = np.empty((num_t, num_envs), np.float32)
@@ -218,7 +218,7 @@ class EnvRunner:
             "module_to_env": self.module_to_env.get_state(),
             "envs": envs,
             "not_exact": not_exact,
-            "recurrent_state": None if self._state is None else tree.map_tree(lambda x: x.clone(), self._state),
+            "recurrent_state": None if self._state is None else tree.clone(self._state),
         }
 
     def set_state(self, state: Dict[str, Any]) -> Optional[str]:
@@ -316,7 +316,3 @@ class EnvRunner:
                 f"env '{self.env_id}' (sub-env {i}) returned a NaN/inf observation or reward at its step "
                 f"{self.env_steps + t * self.num_envs + i}; fix the env or wrap it to sanitise its outputs"
             )
-
-
-def _np_dtype(x: torch.Tensor) -> np.dtype:
-    return torch.empty(0, dtype=x.dtype).numpy().dtype
