@@ -205,6 +205,9 @@ class EnvRunner:
     def set_connector_state(self, state: Dict[str, Any]) -> None:
         self.env_to_module.set_state(state)
 
+    def get_module_to_env_state(self) -> Dict[str, Any]:
+        return self.module_to_env.get_state()
+
     def get_state(self) -> Dict[str, Any]:
         """Where sampling stands: current observations, running episode sums, each env's state (see env_state)."""
         envs, not_exact = None, None

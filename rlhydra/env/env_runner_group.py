@@ -1,6 +1,9 @@
 """EnvRunnerGroup: EnvRunners in worker processes, sampling in parallel and restarted when they fail.
 
 Design, in short:
+- Runners: each worker builds its runner from `make_runner(num_envs=, seed=)`, a picklable factory: an EnvRunner by
+  default, a MultiAgentEnvRunner for env.api=pettingzoo (`EnvRunnerGroup.multi_agent`). Rollouts are joined with their
+  class's `concat` (a Rollout along the env axis, a MultiAgentRollout stream after stream).
 - Start method: `env_runners.start_method`, fork by default. Fork starts a worker in ~10 ms (spawn and
   forkserver re-import torch, ~50x slower) and works inside joblib workers, where spawn needs
   `set_start_method("spawn", force=True)`. A forked child inherits the parent's torch thread pool, so each
@@ -12,25 +15,31 @@ Design, in short:
   seed, seed + 1, ...), distinct from the local runner's `seed` and evaluation's `seed + 1_000_000`.
   A restarted worker starts again from its own seed.
 - Observation normalisation: every request carries the group's merged connector state; each worker returns
-  its state after sampling, and `NormalizeObservations.merge_states` folds what each worker added into it.
+  its state after sampling, and `NormalizeObservations.merge_states` folds what each worker added into it
+  (module by module for multi-agent runners, whose state is {module_id: {connector_key: state}}).
   Workers, checkpoints and evaluation all see that one merged normaliser.
-- Checkpoints: get_state()/set_state() carry each worker's EnvRunner state (its envs' states, current
-  observations) and RNG states, so a resumed run continues every worker's episodes where they were.
+- Policy mapping (multi-agent): setting `group.mapping` (self-play does when it takes a snapshot and on restore)
+  sends the new mapping, pickled, with each worker's next request, as weights go, and again to a restarted worker.
+- Checkpoints: get_state()/set_state() carry each worker's runner state (its envs' states and current
+  observations, or a multi-agent runner's episode seeds and actions) and RNG states, so a resumed run continues
+  every worker's episodes where they were.
 - Faults: a worker whose env raises, that dies, or that stays silent for `sample_timeout_s`, is killed and
-  restarted (`restart_failed`), and the request is sent again, so sample() still returns the requested
-  steps. Otherwise EnvRunnerError names the worker and carries the env's exception and traceback.
-- Evaluation: with `evaluation.num_env_runners` >= 1 the Algorithm runs its evaluation episodes in a second group
-  (`evaluation=True`): an "episodes" request carries the weights, the merged connector state, the seed and each
-  env's episode count; the evaluation envs are split into contiguous blocks, one per worker, each reset as those
-  envs of one in-process runner would be, so the results equal in-process evaluation. The same restarts and
-  timeout apply (`evaluation.restart_failed`, `evaluation.sample_timeout_s`): a restarted worker replays the
-  round's episodes from their seed.
+  restarted (`restart_failed`) with the latest weights and mapping, and the request is sent again, so sample()
+  still returns the requested steps. Otherwise EnvRunnerError names the worker and carries the env's exception
+  and traceback.
+- Evaluation (EnvRunners; multi-agent evaluation runs in the main process): with `evaluation.num_env_runners` >= 1
+  the Algorithm runs its evaluation episodes in a second group (`evaluation=True`): an "episodes" request carries
+  the weights, the merged connector state, the seed and each env's episode count; the evaluation envs are split
+  into contiguous blocks, one per worker, each reset as those envs of one in-process runner would be, so the
+  results equal in-process evaluation. The same restarts and timeout apply (`evaluation.restart_failed`,
+  `evaluation.sample_timeout_s`): a restarted worker replays the round's episodes from their seed.
 - No orphans: workers are daemonic and ignore SIGINT (the parent gets Ctrl-C and stops them); sample()
   stops the group before re-raising any exception; stop(), garbage collection and interpreter exit
   (weakref.finalize) terminate and join them; a worker also exits when its pipe closes.
 """
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import pickle
@@ -40,7 +49,7 @@ import traceback
 import weakref
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -49,16 +58,36 @@ from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
 from rlhydra.connectors.env_to_module import NormalizeObservations
 from rlhydra.models.rl_module import TorchRLModule
 from rlhydra.data.rng import rng_state, set_rng_state
+from rlhydra.data.multi_agent_rollout import MultiAgentRollout
 from rlhydra.data.rollout import Rollout
 from rlhydra.env.env_runner import EnvRunner, EnvStepError, episode_quotas
+from rlhydra.env.multi_agent_runner import MappingFn, MultiAgentEnvRunner
+from rlhydra.models.multi_rl_module import MultiRLModule
 
 WORKER_SEED_STRIDE = 10_000  # worker i: seed + 10_000 * (i + 1)
 MAX_FAILURES_PER_CALL = 3  # a worker failing this often within one call is not restarted again: the fault is not transient
 Request = Tuple[Any, ...]
+RunnerFactory = Callable[..., Any]  # (num_envs=, seed=) -> an EnvRunner or MultiAgentEnvRunner; picklable
+StateMerge = Callable[[Dict[str, Any], List[Dict[str, Any]]], Dict[str, Any]]
 STOP_GRACE_S = 5.0  # stop(): how long idle workers get to close their envs before they are killed
 # Waiting for workers wakes this often: a Ctrl-C the kernel hands to another thread of this process (torch's, say)
 # does not interrupt the main thread's wait, which would otherwise see it only when a worker answers.
 SIGNAL_CHECK_S = 0.5
+
+
+def merge_connector_states(base: Dict[str, Any], states: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One env->module state from the workers' (all started at `base`): running statistics merged by counts;
+    any other connector's state is worker 0's."""
+    merged = dict(states[0])
+    for key in base:
+        if key.endswith("_" + NormalizeObservations.__name__):
+            merged[key] = _to_numpy(NormalizeObservations.merge_states(base[key], [s[key] for s in states]))
+    return merged
+
+
+def merge_module_connector_states(base: Dict[str, Any], states: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """merge_connector_states module by module: a multi-agent runner's state is {module_id: {connector_key: state}}."""
+    return {mid: merge_connector_states(base[mid], [s[mid] for s in states]) for mid in base}
 
 
 class EnvRunnerError(RuntimeError):
@@ -103,16 +132,20 @@ class EnvRunnerGroup:
         self,
         env_config: EnvConfig,
         runner_config: EnvRunnersConfig,
-        module: TorchRLModule,
+        module: Optional[TorchRLModule],
         *,
         num_envs: Union[int, Sequence[int]],
         seed: int,
         squashed_actions: bool = False,
         explore: bool = True,
         evaluation: bool = False,
+        make_runner: Optional[RunnerFactory] = None,
+        merge_states: StateMerge = merge_connector_states,
     ) -> None:
         """`num_envs`: envs per worker, or each worker's. `evaluation`: an evaluation group (its errors, worker
-        names and messages say so; give it the `evaluation` settings in `runner_config`)."""
+        names and messages say so; give it the `evaluation` settings in `runner_config`). `make_runner`: builds a
+        worker's runner (default: an EnvRunner of `env_config` and `module`); `merge_states` merges the workers'
+        env->module connector states (see EnvRunnerGroup.multi_agent)."""
         self.num_workers = runner_config.num_env_runners
         self._num_envs = [num_envs] * self.num_workers if isinstance(num_envs, int) else list(num_envs)
         self.num_envs = sum(self._num_envs)  # all envs of all workers: a rollout's env axis
@@ -124,11 +157,17 @@ class EnvRunnerGroup:
         self.num_restarts = 0
         self.env_steps = 0
         self._context = multiprocessing.get_context(runner_config.start_method)
-        self._worker_args = (env_config, runner_config, module, squashed_actions, explore)
+        if make_runner is None:
+            make_runner = functools.partial(EnvRunner, env_config, runner_config, module, explore=explore,
+                                            squashed_actions=squashed_actions, training=not evaluation)
+        self._make_runner = make_runner
+        self._merge_states = merge_states
         self._processes: List[Optional[BaseProcess]] = [None] * self.num_workers
         self._conns: List[Optional[Connection]] = [None] * self.num_workers
         self._weights: Optional[Dict[str, np.ndarray]] = None  # the latest set_weights(), as numpy
-        self._weights_sent = [True] * self.num_workers  # workers start with `module`'s weights
+        self._weights_sent = [True] * self.num_workers  # workers start with their module copy's weights
+        self._mapping: Optional[MappingFn] = None  # the latest policy mapping set (multi-agent), sent like weights
+        self._mapping_sent = [True] * self.num_workers  # workers start with make_runner's mapping
         self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._conns, STOP_GRACE_S)
         try:
             for index in range(self.num_workers):
@@ -140,18 +179,32 @@ class EnvRunnerGroup:
         self._connector_state: Dict[str, Any] = ready[0][1]  # merged state (numpy); all workers start equal
         self._module_to_env_state: Dict[str, Any] = ready[0][2]
 
+    @classmethod
+    def multi_agent(cls, env_config: EnvConfig, runner_config: EnvRunnersConfig, module: MultiRLModule,
+                    mapping: MappingFn, module_spaces: Dict[str, Tuple[Any, Any]], *, num_envs: int, seed: int,
+                    explore: bool = True) -> "EnvRunnerGroup":
+        """Workers running MultiAgentEnvRunners (env.api=pettingzoo); `mapping` must pickle (with spawn, and when
+        set again with `group.mapping = ...`)."""
+        make_runner = functools.partial(MultiAgentEnvRunner, env_config, runner_config, module, mapping, module_spaces,
+                                        explore=explore)
+        return cls(env_config, runner_config, None, num_envs=num_envs, seed=seed, make_runner=make_runner,
+                   merge_states=merge_module_connector_states)
+
     # ---- the EnvRunner interface ---------------------------------------------------------------
-    def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:
-        """`num_steps_per_env` vector steps of every worker's envs, sampled in parallel, joined along the env axis."""
+    def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Union[Rollout, MultiAgentRollout]:
+        """`num_steps_per_env` vector steps of every worker's envs, sampled in parallel, joined by the rollout class's
+        `concat` (a Rollout along the env axis, a MultiAgentRollout stream after stream)."""
         replies = self._call(("sample", num_steps_per_env, random_actions), "ok")
         base = self._connector_state
-        self._connector_state = merge_connector_states(base, [reply[2] for reply in replies])
-        rollout = Rollout.concat([reply[1] for reply in replies])
+        self._connector_state = self._merge_states(base, [reply[2] for reply in replies])
+        rollouts = [reply[1] for reply in replies]
+        rollout = type(rollouts[0]).concat(rollouts)
         self.env_steps += rollout.num_steps
         return rollout
 
     def run_episodes(self, num_episodes: int, seed: int) -> Dict[str, Any]:
-        """As EnvRunner.run_episodes on all the workers' envs together: each worker runs its block of the envs."""
+        """As EnvRunner.run_episodes on all the workers' envs together: each worker runs its block of the envs
+        (EnvRunners only: multi-agent evaluation runs in the main process)."""
         quotas = episode_quotas(num_episodes, self.num_envs)
         starts = np.cumsum([0, *self._num_envs[:-1]])
         requests = [("episodes", quotas[start:start + n].tolist(), seed + int(start))
@@ -164,6 +217,17 @@ class EnvRunnerGroup:
         """Keep the weights; each worker gets them with its next request (once per call, however many samples)."""
         self._weights = _to_numpy(weights)
         self._weights_sent = [False] * self.num_workers
+
+    @property
+    def mapping(self) -> Optional[MappingFn]:
+        """The policy mapping last set (None: each worker's own, from make_runner)."""
+        return self._mapping
+
+    @mapping.setter
+    def mapping(self, mapping: MappingFn) -> None:
+        """Each worker gets `mapping` with its next request (a restarted worker too), as weights go."""
+        self._mapping = mapping
+        self._mapping_sent = [False] * self.num_workers
 
     def get_connector_state(self) -> Dict[str, Any]:
         return _to_torch(self._connector_state)
@@ -249,13 +313,15 @@ class EnvRunnerGroup:
         return replies  # type: ignore[return-value]
 
     def _send_request(self, index: int, request: Tuple[Any, ...]) -> bool:
-        """Send `request` (with weights the worker has not had yet, and the connector state); False if it is gone."""
+        """Send `request` (with weights and mapping the worker has not had yet, and the connector state); False if it
+        is gone."""
         weights = None if self._weights_sent[index] else self._weights
+        mapping = None if self._mapping_sent[index] else self._mapping
         try:
-            _send(self._conns[index], (*request, weights, self._connector_state))
+            _send(self._conns[index], (*request, weights, mapping, self._connector_state))
         except OSError:
             return False
-        self._weights_sent[index] = True
+        self._weights_sent[index] = self._mapping_sent[index] = True
         return True
 
     def _receive(self, index: int) -> Tuple[Optional[Tuple[Any, ...]], Optional[EnvRunnerError]]:
@@ -287,6 +353,7 @@ class EnvRunnerGroup:
             raise failure.again(f"failed {failures} times in a row; last: {failure.reason}")
         self.num_restarts += 1
         self._weights_sent[index] = self._weights is None
+        self._mapping_sent[index] = self._mapping is None
         self._start(index)
 
     def _start(self, index: int) -> None:
@@ -294,13 +361,11 @@ class EnvRunnerGroup:
         # A forked child inherits the parent's pipe ends (its own too); it closes them, so that it sees EOF when
         # the parent dies. Spawned children inherit none.
         inherited = [c for c in [*self._conns, parent_end] if c is not None and not c.closed]
-        env_config, runner_config, module, squashed, explore = self._worker_args
         process = self._context.Process(
             target=_worker_main, name=f"rlhydra-{'eval' if self.phase == 'evaluation' else 'env'}-runner-{index}",
             daemon=True,
-            args=(child_end, inherited if self._context.get_start_method() == "fork" else [], env_config,
-                  runner_config, module, self._num_envs[index], self.seed + WORKER_SEED_STRIDE * (index + 1),
-                  squashed, explore, self.phase != "evaluation"),
+            args=(child_end, inherited if self._context.get_start_method() == "fork" else [], self._make_runner,
+                  self._num_envs[index], self.seed + WORKER_SEED_STRIDE * (index + 1)),
         )
         process.start()
         child_end.close()  # only the worker holds it now, so its death closes the pipe
@@ -319,20 +384,9 @@ class EnvRunnerGroup:
         _shutdown(self._processes, self._conns, 0.0)
 
 
-def merge_connector_states(base: Dict[str, Any], states: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """One env->module state from the workers' (all started at `base`): running statistics merged by counts;
-    any other connector's state is worker 0's."""
-    merged = dict(states[0])
-    for key in base:
-        if key.endswith("_" + NormalizeObservations.__name__):
-            merged[key] = _to_numpy(NormalizeObservations.merge_states(base[key], [s[key] for s in states]))
-    return merged
-
-
-def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvConfig, runner_config: EnvRunnersConfig,
-                 module: TorchRLModule, num_envs: int, seed: int, squashed_actions: bool, explore: bool,
-                 training: bool) -> None:
-    """A worker's life: build the EnvRunner, then answer requests until told to stop or the pipe closes."""
+def _worker_main(conn: Connection, inherited: List[Connection], make_runner: RunnerFactory, num_envs: int,
+                 seed: int) -> None:
+    """A worker's life: build its runner, then answer requests until told to stop or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops the workers
     for parent_end in inherited:
         parent_end.close()
@@ -341,9 +395,8 @@ def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvC
     np.random.seed(seed % 2**32)
     runner = None
     try:
-        runner = EnvRunner(env_config, runner_config, module, num_envs=num_envs, seed=seed, explore=explore,
-                           squashed_actions=squashed_actions, training=training)
-        _send(conn, ("ready", _to_numpy(runner.get_connector_state()), runner.module_to_env.get_state()))
+        runner = make_runner(num_envs=num_envs, seed=seed)
+        _send(conn, ("ready", _to_numpy(runner.get_connector_state()), runner.get_module_to_env_state()))
         while True:
             try:
                 message = _recv(conn)
@@ -351,9 +404,11 @@ def _worker_main(conn: Connection, inherited: List[Connection], env_config: EnvC
                 return
             if message[0] == "stop":
                 return
-            kind, *args, weights, connector_state = message
+            kind, *args, weights, mapping, connector_state = message
             if weights is not None:
                 runner.set_weights(_to_torch(weights))
+            if mapping is not None:
+                runner.mapping = mapping
             runner.set_connector_state(_to_torch(connector_state))
             if kind == "sample":
                 rollout = runner.sample(args[0], random_actions=args[1])

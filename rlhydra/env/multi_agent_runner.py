@@ -255,6 +255,9 @@ class MultiAgentEnvRunner:
             if mid in self.connectors:
                 self.connectors[mid][0].set_state(module_state)
 
+    def get_module_to_env_state(self) -> Dict[str, Any]:
+        return {mid: pair[1].get_state() for mid, pair in self.connectors.items()}
+
     def get_state(self) -> Dict[str, Any]:
         """Where sampling stands, as plain data: each env's reset seed and actions since (replayed on restore),
         the agents' pending steps, running returns, the mapping of the current episodes."""
@@ -272,7 +275,7 @@ class MultiAgentEnvRunner:
             "agent_module": [dict(m) for m in self._agent_module],
             "returns": [dict(r) for r in self._returns],
             "lengths": list(self._lengths),
-            "module_to_env": {mid: pair[1].get_state() for mid, pair in self.connectors.items()},
+            "module_to_env": self.get_module_to_env_state(),
             "not_exact": None,
         }
 
