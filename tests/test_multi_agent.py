@@ -112,7 +112,7 @@ def test_agents_that_finish_at_different_times_end_their_own_streams():
     (lambda b: b.multi_agent(policy_mapping_fn=mapping_to_unknown, policies=["a"]), "not declared in multi_agent.policies"),
     (lambda b: b.multi_agent(policy_mapping_fn="shared", policies_to_train=["x"]), "policies_to_train"),
     (lambda b: b.multi_agent(policy_mapping_fn="sharde"), "policy_mapping._target_=sharde: cannot import it"),
-    (lambda b: b.env_runners(num_env_runners=2), "env_runners.num_env_runners=2"),
+    (lambda b: b.evaluation(num_env_runners=2), "evaluation.num_env_runners=2: multi-agent evaluation runs in the main"),
 ])
 def test_bad_multi_agent_configs_name_the_key(change, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):

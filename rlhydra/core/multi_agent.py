@@ -11,7 +11,7 @@ import copy
 import math
 import time
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Tuple, Type
+from typing import Any, Deque, Dict, List, Optional, Tuple, Type, Union
 
 import gymnasium as gym
 import numpy as np
@@ -30,6 +30,7 @@ from rlhydra.data import columns as C
 from rlhydra.data import tree
 from rlhydra.data.multi_agent_rollout import STREAM_END, MultiAgentRollout
 from rlhydra.data.rng import seed_everything
+from rlhydra.env.env_runner_group import EnvRunnerGroup
 from rlhydra.env.multi_agent_runner import AgentEpisode, MultiAgentEnvRunner
 from rlhydra.env.pettingzoo_env import agent_spaces
 from rlhydra.models.multi_rl_module import RANDOM_MODULE, MultiRLModule, RandomModule
@@ -81,7 +82,8 @@ class MultiAgentLearner:
 
 
 class MultiAgentAlgorithm(Algorithm):
-    """Base of multi-agent algorithms: modules from the policy mapping, a MultiAgentEnvRunner, per-agent metrics."""
+    """Base of multi-agent algorithms: modules from the policy mapping, a MultiAgentEnvRunner (or an EnvRunnerGroup
+    of them with env_runners.num_env_runners), per-agent metrics."""
 
     self_play: Optional[SelfPlay] = None
 
@@ -110,12 +112,19 @@ class MultiAgentAlgorithm(Algorithm):
         if self.rank:
             seed_everything(self.seed)
         lc, rc = config.learner, config.env_runners
-        share = self.learner.device.type == "cpu" and lc.precision in ("32-true", "32") and lc.devices == 1
         self.mapping = mapping
-        self.env_runner = MultiAgentEnvRunner(
-            config.env, rc, multi if share else copy.deepcopy(multi).to("cpu").float(), mapping, self.module_spaces,
-            num_envs=rc.num_envs_per_env_runner, seed=self.seed, share_module=share,
-        )
+        self.env_runner: Union[MultiAgentEnvRunner, EnvRunnerGroup]
+        if rc.num_env_runners > 0:  # worker processes, each with its own module copy and envs
+            self.env_runner = EnvRunnerGroup.multi_agent(
+                config.env, rc, copy.deepcopy(multi).to("cpu").float(), mapping, self.module_spaces,
+                num_envs=rc.num_envs_per_env_runner, seed=self.seed,
+            )
+        else:
+            share = self.learner.device.type == "cpu" and lc.precision in ("32-true", "32") and lc.devices == 1
+            self.env_runner = MultiAgentEnvRunner(
+                config.env, rc, multi if share else copy.deepcopy(multi).to("cpu").float(), mapping,
+                self.module_spaces, num_envs=rc.num_envs_per_env_runner, seed=self.seed, share_module=share,
+            )
         self._ma_eval_runner: Optional[MultiAgentEnvRunner] = None
         self._recent: Dict[str, Deque[float]] = {}
         self._init_run_state(config)
@@ -157,10 +166,14 @@ class MultiAgentAlgorithm(Algorithm):
         return metrics
 
     def after_iteration(self) -> Dict[str, Any]:
-        """Self-play's snapshot, when due."""
+        """Self-play's snapshot, when due; a new snapshot changes the mapping, which env runner workers then get."""
         if self.self_play is None:
             return {}
-        return self.self_play.maybe_snapshot(self.iteration + 1, self.learner.raw_module)
+        pool = self.self_play.get_state()
+        metrics = self.self_play.maybe_snapshot(self.iteration + 1, self.learner.raw_module)
+        if self.self_play.get_state() != pool:
+            self.env_runner.mapping = self.mapping
+        return metrics
 
     # ---- evaluation ----------------------------------------------------------------------------
     def evaluate(self, video_path: Optional[str] = None) -> Dict[str, Any]:

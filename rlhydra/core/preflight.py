@@ -182,10 +182,10 @@ def multi_agent_problems(config: AlgorithmConfig, env_too: bool = True) -> List[
     spec = get_algorithm_spec(config.algorithm.name)
     if spec.multi_agent_class is None:
         errors.append(f"env.api=pettingzoo: algorithm={spec.name} has no multi-agent version; use algorithm=ppo or a2c")
-    for key in ("env_runners", "evaluation"):
-        if getattr(config, key).num_env_runners:
-            errors.append(f"{key}.num_env_runners={getattr(config, key).num_env_runners}: multi-agent runs sample in "
-                          f"the main process for now; set {key}.num_env_runners=0")
+    if config.evaluation.num_env_runners:
+        errors.append(f"evaluation.num_env_runners={config.evaluation.num_env_runners}: multi-agent evaluation runs in "
+                      "the main process; set evaluation.num_env_runners=0 (env_runners.num_env_runners samples in "
+                      "workers)")
     if config.module.get("use_lstm"):
         errors.append("module.use_lstm=true: multi-agent runs (env.api=pettingzoo) carry no recurrent state yet; "
                       "set module.use_lstm=false")
