@@ -33,6 +33,16 @@ def test_metrics_over_ranks_average_means_sum_counts_and_skip_ranks_without_a_va
         assert reduce_metrics(metrics, lambda t: total) == REDUCED
 
 
+def test_metrics_over_ranks_match_by_name_whatever_order_each_rank_met_them_in():
+    ranks = [PER_RANK[0], dict(reversed(list(PER_RANK[1].items())))]  # multi-agent ranks meet agents in any order
+    sent = []
+    for metrics in ranks:
+        reduce_metrics(metrics, lambda t: sent.append(t) or t)
+    total = sent[0] + sent[1]
+    for metrics in ranks:
+        assert reduce_metrics(metrics, lambda t: total) == REDUCED
+
+
 def _train_and_compare(fabric, config):
     """Runs on every rank: a few PPO iterations, then elementwise max == min across ranks means equal everywhere."""
     algo = config.build(fabric=fabric)

@@ -23,8 +23,8 @@ def reduce_metrics(result: Dict[str, Any], all_reduce_sum: Callable[[torch.Tenso
     """One rank's metrics -> the metrics over all learner ranks, in one collective (`all_reduce_sum` sums a tensor
     over ranks). Counts in SUMMED_METRICS are summed; every other number is the mean over the ranks that report it
     (a rank with no finished episode has no return mean: None or NaN there, and it is left out of that mean)."""
-    keys = [k for k, v in result.items()
-            if (v is None or isinstance(v, (int, float))) and not isinstance(v, bool) and k not in SAME_ON_EVERY_RANK]
+    keys = sorted(k for k, v in result.items()  # sorted: ranks may have met their metrics in different orders
+                  if (v is None or isinstance(v, (int, float))) and not isinstance(v, bool) and k not in SAME_ON_EVERY_RANK)
     values = torch.tensor([math.nan if result[k] is None else float(result[k]) for k in keys], dtype=torch.float64)
     present = (~values.isnan()).double()
     totals = all_reduce_sum(torch.stack([values.nan_to_num(), present]))

@@ -54,10 +54,31 @@ class MultiAgentLearner:
     def update(self, batches: Dict[str, Dict[str, torch.Tensor]], progress: float) -> Dict[str, Any]:
         """Each trainable module's update on its batch; metrics as learner/<module_id>/<name>."""
         metrics: Dict[str, Any] = {}
+        if self.fabric.world_size > 1:
+            batches = self._same_sizes_on_every_rank(batches)
         for mid, batch in batches.items():
             for key, value in self.learners[mid].update(batch, progress).items():
                 metrics[key.replace("learner/", f"learner/{mid}/", 1)] = value
         return metrics
+
+    def _same_sizes_on_every_rank(self, batches: Dict[str, Dict[str, torch.Tensor]]) -> Dict[str, Dict[str, torch.Tensor]]:
+        """Data-parallel ranks must take the same gradient steps, but their agents take different numbers of steps
+        (turn-based games, agents that finish early): each module's batch becomes a random subset of the size of
+        its smallest over the ranks, and a module without steps on some rank is skipped on all of them."""
+        order = [mid for mid in self.learners]
+        sizes = torch.tensor([tree.first_leaf(batches[mid][C.ACTIONS]).shape[0] if mid in batches else 0
+                              for mid in order], device=self.device)
+        smallest = self.fabric.all_reduce(sizes.clone(), reduce_op="min").tolist()  # all_reduce works in place
+        out = {}
+        for mid, size, keep in zip(order, sizes.tolist(), smallest):
+            if keep == 0:
+                continue
+            batch = batches[mid]
+            if keep < size:
+                rows = torch.randperm(size, device=self.device)[:int(keep)]
+                batch = {k: tree.index(v, rows) for k, v in batch.items()}
+            out[mid] = batch
+        return out
 
     def set_env_steps(self, env_steps: int, progress: float) -> None:
         for learner in self.learners.values():
@@ -159,8 +180,12 @@ class MultiAgentAlgorithm(Algorithm):
 
     def episode_metrics(self, rollout: MultiAgentRollout) -> Dict[str, Any]:
         """train/<module_id>/episode_return_mean, train/agent/<agent_id>/episode_return_mean, agent steps."""
-        metrics: Dict[str, Any] = {f"train/{key}/episode_return_mean": float(np.mean(values))
-                                   for key, values in self._recent.items() if values}
+        keys = list(self._recent)
+        if self.world_size > 1:  # every rank reports the same keys (one all-reduce): None where it has no episode yet
+            keys += [k for k in (*self.module_spaces, *(f"agent/{a}" for a in self.agents)) if k not in self._recent]
+        metrics: Dict[str, Any] = {f"train/{key}/episode_return_mean": (float(np.mean(self._recent[key]))
+                                                                        if self._recent.get(key) else None)
+                                   for key in keys if self._recent.get(key) or self.world_size > 1}
         for mid in self.module_spaces:
             metrics[f"train/{mid}/agent_steps"] = rollout.agent_steps(mid)
         return metrics
