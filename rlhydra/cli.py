@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.overrides import precheck_command_line
+from rlhydra.config.schema import ConfigError
 from rlhydra.config.tuned import AUTO, TUNED, apply_tuned, tuned_dirs
 from rlhydra.core.algorithm import ENV_FAILURES, EVAL_RETURN, Algorithm, log_env_failure
 from rlhydra.core.interrupt import TrainingInterrupted
@@ -130,6 +131,9 @@ def main(cfg: DictConfig) -> float:
         error = exc.headline if isinstance(exc, EnvFailedError) else f"{type(exc).__name__}: {exc}"
         write_job_result(run_dir, job, status="failed", error=error,
                          time_s=round(time.perf_counter() - start, 2))
+        if isinstance(exc, ConfigError) and job.num is None:  # a single run: the message, no Hydra wrapper lines
+            print(f"rlhydra: {exc}", file=sys.stderr, flush=True)
+            sys.exit(2)
         raise
     final = float(result.get(EVAL_RETURN, math.nan))
     if launched_rank() != 0:  # under torchrun/SLURM every rank runs this; rank 0 reports

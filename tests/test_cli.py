@@ -63,6 +63,7 @@ def test_same_seed_same_metrics_from_the_command_line(tmp_path):
     ("env_runners.num_envs_per_env_runner=0", "env_runners.num_envs_per_env_runner"),
     ("env=cartpol", "Available options in 'env'"),
     ("env.id=TupleAction-v0", "PPOModule takes Box or Discrete actions"),
+    ("env.id=NoSuchEnv-v0", "env.id=NoSuchEnv-v0: no such Gymnasium environment"),  # found inside the Hydra job
 ])
 @pytest.mark.slow
 def test_bad_input_exits_nonzero_with_a_clean_message(override, expected, tmp_path):
@@ -73,6 +74,9 @@ def test_bad_input_exits_nonzero_with_a_clean_message(override, expected, tmp_pa
     assert proc.returncode != 0
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
+    if override != "env=cartpol":  # a misspelt group option is Hydra's own message
+        assert proc.returncode == 2
+        assert "Error executing job" not in proc.stderr and "HYDRA_FULL_ERROR" not in proc.stderr
 
 
 @pytest.mark.slow
