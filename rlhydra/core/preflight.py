@@ -10,7 +10,7 @@ from omegaconf import MISSING, DictConfig
 
 from rlhydra.buffers import ReplayBuffer
 from rlhydra.config.algorithm_config import AlgorithmConfig
-from rlhydra.config.registry import get_algorithm_spec
+from rlhydra.config.registry import get_algorithm_spec, registered_algorithms
 from rlhydra.config.schema import ConfigError, OffPolicyTrainingConfig
 from rlhydra.config.targets import (
     BUFFER_SUPPLIED, DEFAULT_BUFFER, MODULE_SUPPLIED, check_target, import_object, module_target_and_kwargs,
@@ -181,7 +181,9 @@ def multi_agent_problems(config: AlgorithmConfig, env_too: bool = True) -> List[
     errors = []
     spec = get_algorithm_spec(config.algorithm.name)
     if spec.multi_agent_class is None:
-        errors.append(f"env.api=pettingzoo: algorithm={spec.name} has no multi-agent version; use algorithm=ppo or a2c")
+        *others, last = multi_agent_algorithms()
+        errors.append(f"env.api=pettingzoo: algorithm={spec.name} has no multi-agent version; use algorithm="
+                      f"{', '.join(others) + ' or ' if others else ''}{last}")
     for key in ("env_runners", "evaluation"):
         if getattr(config, key).num_env_runners:
             errors.append(f"{key}.num_env_runners={getattr(config, key).num_env_runners}: multi-agent runs sample in "
@@ -233,6 +235,11 @@ def multi_agent_problems(config: AlgorithmConfig, env_too: bool = True) -> List[
                    for p in space_problems(module_cfg, obs_space, act_space)]
         errors += [f"multi_agent.policies.{mid}: {p}" for p in _module_problems(module_cfg)]
     return errors
+
+
+def multi_agent_algorithms() -> List[str]:
+    """The names of the registered algorithms that have a multi-agent version (env.api=pettingzoo), sorted."""
+    return [name for name, spec in sorted(registered_algorithms().items()) if spec.multi_agent_class is not None]
 
 
 def _buffer_problems(config: AlgorithmConfig) -> List[str]:
