@@ -7,7 +7,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from rlhydra.config.registry import get_algorithm_spec
+from rlhydra.config.registry import get_algorithm_spec, no_multi_agent_version
 from rlhydra.config.schema import (
     CheckpointingConfig,
     ConfigError,
@@ -84,8 +84,7 @@ def algorithm_class_of(config: AlgorithmConfig) -> type:
     if config.env.api != "pettingzoo":
         return spec.algorithm_class
     if spec.multi_agent_class is None:
-        raise ConfigError(f"env.api=pettingzoo: algorithm={spec.name} has no multi-agent version; use algorithm=ppo, "
-                          "a2c or dqn")
+        raise ConfigError(no_multi_agent_version(spec.name))
     return spec.multi_agent_class
 
 

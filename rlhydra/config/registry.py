@@ -102,6 +102,13 @@ def registered_algorithms() -> Dict[str, AlgorithmSpec]:
     return dict(_REGISTRY)
 
 
+def no_multi_agent_version(name: str) -> str:
+    """The error for env.api=pettingzoo with an algorithm that has no multi-agent version, naming those that do."""
+    *others, last = [n for n, spec in sorted(registered_algorithms().items()) if spec.multi_agent_class is not None]
+    return (f"env.api=pettingzoo: algorithm={name} has no multi-agent version; use algorithm="
+            f"{', '.join(others) + ' or ' if others else ''}{last}")
+
+
 def available_algorithms() -> List[str]:
     """The names of every algorithm that can be used, sorted, without importing any."""
     return sorted(set(_folders()) | set(_entry_points()) | set(_REGISTRY))

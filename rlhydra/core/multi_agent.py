@@ -84,6 +84,11 @@ class MultiAgentLearner:
         for learner in self.learners.values():
             learner.set_env_steps(env_steps, progress)
 
+    def on_env_steps(self, env_steps: int, progress: float) -> None:
+        """Each learner's off-policy schedules (DQN's epsilon), after a sampling round."""
+        for learner in self.learners.values():
+            learner.on_env_steps(env_steps, progress)
+
     def get_weights(self) -> Dict[str, Any]:
         return self.raw_module.get_state()
 

@@ -10,7 +10,7 @@ from omegaconf import MISSING, DictConfig
 
 from rlhydra.buffers import ReplayBuffer
 from rlhydra.config.algorithm_config import AlgorithmConfig
-from rlhydra.config.registry import get_algorithm_spec
+from rlhydra.config.registry import get_algorithm_spec, no_multi_agent_version
 from rlhydra.config.schema import ConfigError, OffPolicyTrainingConfig
 from rlhydra.config.targets import (
     BUFFER_SUPPLIED, DEFAULT_BUFFER, MODULE_SUPPLIED, check_target, import_object, module_target_and_kwargs,
@@ -48,6 +48,7 @@ def problems(config: AlgorithmConfig) -> List[str]:
     errors.extend(_connector_problems(config))
     errors.extend(_module_problems(config))
     if config.env.api == "pettingzoo":
+        errors += _buffer_problems(config)
         return errors + multi_agent_problems(config, env_too=not errors)
     if not errors:  # the env is only made once the rest of the config is sound
         errors.extend(_env_problems(config))
@@ -181,7 +182,7 @@ def multi_agent_problems(config: AlgorithmConfig, env_too: bool = True) -> List[
     errors = []
     spec = get_algorithm_spec(config.algorithm.name)
     if spec.multi_agent_class is None:
-        errors.append(f"env.api=pettingzoo: algorithm={spec.name} has no multi-agent version; use algorithm=ppo or a2c")
+        errors.append(no_multi_agent_version(spec.name))
     if config.evaluation.num_env_runners:
         errors.append(f"evaluation.num_env_runners={config.evaluation.num_env_runners}: multi-agent evaluation runs in "
                       "the main process; set evaluation.num_env_runners=0 (env_runners.num_env_runners samples in "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -15,6 +16,7 @@ from rlhydra.data import tree
 from rlhydra.data.multi_agent_rollout import STREAM_END, MultiAgentRollout
 from rlhydra.env.env_runner import EnvStepError, episode_quotas
 from rlhydra.env.pettingzoo_env import Outcomes, make_agent_env
+from rlhydra.models.catalog import legal_actions
 from rlhydra.models.multi_rl_module import MultiRLModule
 from rlhydra.models.rl_module import torch_inference
 
@@ -215,7 +217,14 @@ class MultiAgentEnvRunner:
             if random_actions:
                 size = tree.first_leaf(obs).shape[0]
                 space = module.action_space
-                actions = torch.as_tensor(np.stack([space.sample() for _ in range(size)]))
+                mask = obs.get(C.ACTION_MASK) if isinstance(obs, dict) else None
+                if isinstance(space, gym.spaces.Discrete):  # torch's RNG: seeded and checkpointed, the space's is not
+                    keys = torch.rand(size, int(space.n))
+                    if mask is not None:  # a random key per action, the largest legal one wins: uniform over those
+                        keys = keys.masked_fill(~legal_actions(torch.as_tensor(mask)), -1.0)
+                    actions = keys.argmax(-1)  # 0-based, as the module's own actions
+                else:
+                    actions = torch.as_tensor(np.stack([space.sample() for _ in range(size)]))
                 return self.connectors[mid][1]({C.ACTIONS: actions})
             out = module.forward_exploration({C.OBS: obs}) if self.explore else module.forward_inference({C.OBS: obs})
             return self.connectors[mid][1](out)

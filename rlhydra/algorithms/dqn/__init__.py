@@ -1,5 +1,5 @@
 """DQN: registers itself with the algorithm registry."""
-from rlhydra.algorithms.dqn.algorithm import DQN
+from rlhydra.algorithms.dqn.algorithm import DQN, MultiAgentDQN
 from rlhydra.algorithms.dqn.config import DQNConfig, DQNTrainingConfig
 from rlhydra.algorithms.dqn.module import DQNModule
 from rlhydra.config.registry import AlgorithmSpec, register_algorithm
@@ -12,6 +12,7 @@ register_algorithm(AlgorithmSpec(
     default_module="rlhydra.algorithms.dqn.module.DQNModule",
     module_apis=(QNetworkAPI,),
     action_spaces=("discrete",),
+    multi_agent_class=MultiAgentDQN,
 ))
 
 __all__ = ["DQN", "DQNConfig", "DQNModule", "DQNTrainingConfig"]

@@ -5,6 +5,7 @@ from typing import Any, Dict
 
 from rlhydra.algorithms.dqn.learner import DQNLearner
 from rlhydra.config.algorithm_config import AlgorithmConfig
+from rlhydra.core.multi_agent_off_policy import MultiAgentOffPolicyAlgorithm
 from rlhydra.core.off_policy import OffPolicyAlgorithm
 
 
@@ -16,3 +17,13 @@ class DQN(OffPolicyAlgorithm):
     @classmethod
     def extra_module_kwargs(cls, config: AlgorithmConfig) -> Dict[str, Any]:
         return {"dueling": config.algorithm.dueling}
+
+
+class MultiAgentDQN(MultiAgentOffPolicyAlgorithm):
+    """DQN on a PettingZoo env: a DQN learner and a replay buffer per trainable module (env.api=pettingzoo)."""
+
+    learner_class = DQNLearner
+
+    @classmethod
+    def extra_module_kwargs(cls, config: AlgorithmConfig) -> Dict[str, Any]:
+        return DQN.extra_module_kwargs(config)
