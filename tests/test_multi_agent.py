@@ -1,6 +1,7 @@
 """Multi-agent runs: PettingZoo envs (Parallel and AEC), policy mapping, per-agent GAE, self-play, checkpoints."""
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -319,3 +320,30 @@ def test_two_cpu_learners_keep_every_modules_weights_identical(env_id, mapping, 
     assert out["env_steps"] == [128, 256, 384]
     assert out["equal"] and all(out["equal"].values()), f"ranks diverged: {out['equal']}"
     assert all(out["changed"].values()), f"a trainable module did not learn: {out['changed']}"
+
+
+# ---- agents with different spaces ------------------------------------------------------------------
+MIXED = "tests.mixed_agent_envs:pole_and_swing"
+
+
+def test_agents_with_different_spaces_get_a_module_each_and_act_in_their_own_spaces():
+    algo = ma_config(MIXED, "independent").build()
+    try:
+        assert algo.module_spaces["pole"][1] == gym.spaces.Discrete(2)
+        assert algo.module_spaces["swing"][1].shape == (1,)
+        for _ in range(3):
+            result = algo.train()
+        actions = {a: np.asarray(v) for a, v in
+                   ((a, sum((env.env.actions_seen[a] for env in algo.env_runner.envs), [])) for a in ("pole", "swing"))}
+    finally:
+        algo.stop()
+    assert set(np.unique(actions["pole"])) <= {0, 1}
+    assert actions["swing"].shape[1:] == (1,) and actions["swing"].dtype.kind == "f"
+    assert np.all(np.abs(actions["swing"]) <= 2.0) and actions["swing"].std() > 0  # clipped to the Box, not constant
+    assert result["train/pole/agent_steps"] > 0 and result["train/swing/agent_steps"] > 0
+    assert "learner/pole/policy_loss" in result and "learner/swing/policy_loss" in result
+
+
+def test_one_module_for_agents_with_different_spaces_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="spaces differ.*policy_mapping=independent"):
+        ma_config(MIXED, "shared").build()
