@@ -154,6 +154,19 @@ def test_each_trainable_module_takes_the_owed_gradient_steps_on_its_own_buffer(m
         algo.stop()
 
 
+def test_with_env_runner_workers_a_round_counts_every_workers_env_copies():
+    # 2 workers x 2 envs, train_freq 8: a round is 2 vector steps of 4 env copies (8 env steps); learning from env
+    # step 12, the rounds ending at 16, 24, 32 owe one gradient step each (rounds of 16 would owe 2 + 2)
+    algo = ma_dqn(train_batch_size=32, learning_starts=12, train_freq=8, gradient_steps=1).env_runners(
+        num_env_runners=2).build()
+    try:
+        result = algo.train()
+        assert algo.env_steps == 32
+        assert result["learner/cartpole_0/updates"] == 3
+    finally:
+        algo.stop()
+
+
 def test_policies_to_train_get_a_buffer_and_the_others_stay_frozen():
     algo = ma_dqn().multi_agent(policies_to_train=["cartpole_0"]).build()
     try:

@@ -30,7 +30,8 @@ class MultiAgentOffPolicyAlgorithm(MultiAgentAlgorithm):
 
     def __init__(self, config: AlgorithmConfig, fabric: Any = None) -> None:
         super().__init__(config, fabric)
-        self.num_envs = config.env_runners.num_envs_per_env_runner  # multi-agent runs sample in this process only
+        er = config.env_runners
+        self.num_envs = er.num_envs_per_env_runner * max(1, er.num_env_runners)  # every runner's env copies
         self.buffers: Dict[str, ReplayBuffer] = {}
         for k, (mid, learner) in enumerate(self.learner.learners.items()):
             buffer = make_replay_buffer(config, self.learner.device, self.seed + k)
