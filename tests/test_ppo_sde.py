@@ -1,6 +1,6 @@
 """gSDE in PPO's actor-critic module (module.use_sde): the state-dependent Gaussian's log-prob and entropy against
-torch.distributions, exploring actions, when the noise is redrawn, and PPO's ratio of exactly 1 on the first
-minibatch of every update."""
+torch.distributions, exploring actions, when the noise is redrawn, PPO's ratio of exactly 1 on the first
+minibatch of every update, and the tuned files that use it."""
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from rlhydra import A2CConfig, ConfigError, PPOConfig
+from rlhydra.core.preflight import check_hydra_config
 from rlhydra.data import columns as C
 from rlhydra.algorithms.ppo.module import PPOModule
 from rlhydra.models.distributions import DiagGaussian
+from tests.conftest import compose_cfg
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -174,3 +176,16 @@ def test_a2c_explores_with_gsde_too():
 def test_bad_gsde_settings_are_config_errors(env, module, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         PPOConfig().environment(env).rl_module(model_config=module).evaluation(interval=0).build()
+
+
+@pytest.mark.parametrize("env, expected", [
+    ("pendulum", {"use_sde": True, "sde_sample_freq": 4}),
+    ("mountain_car_continuous", {"use_sde": True, "log_std_init": -3.29, "ortho_init": False}),
+])
+def test_ppo_tuned_files_for_pendulum_and_mountain_car_continuous_use_gsde(env, expected):
+    config = check_hydra_config(compose_cfg(["algorithm=ppo", f"env={env}"]))
+    assert {key: config.module[key] for key in expected} == expected
+    if env == "mountain_car_continuous":
+        hp = config.algorithm
+        assert (hp.train_batch_size, hp.minibatch_size, hp.lr, hp.vf_coeff, hp.grad_clip) == (8, 8, 7.77e-5, 0.19, 5.0)
+        assert config.env_runners.normalize_obs and config.total_steps == 20000
