@@ -15,7 +15,7 @@ from tests.conftest import compose_cfg
 def test_cli_and_builder_give_equal_configs():
     cli = check_hydra_config(compose_cfg([
         "algorithm=ppo", "env=pendulum", "seed=3", "algorithm.lr=1e-3", "algorithm.gamma=0.95",
-        "env_runners.num_envs_per_env_runner=4", "total_steps=5000",
+        "env_runners.num_envs_per_env_runner=4", "total_steps=5000", "~tuned",  # the builder applies no tuned file
     ]))
     built = (PPOConfig().environment("Pendulum-v1").debugging(seed=3)
              .training(lr=1e-3, gamma=0.95).env_runners(num_envs_per_env_runner=4)
@@ -144,8 +144,8 @@ def test_tuned_defaults_apply_and_command_line_wins():
     assert tuned.algorithm.num_epochs == 20 and tuned.algorithm.lr == 1e-3
     overridden = from_hydra(compose_cfg(["algorithm=ppo", "env=cartpole", "algorithm.lr=5e-5"]))
     assert overridden.algorithm.lr == 5e-5 and overridden.algorithm.num_epochs == 20
-    untuned = from_hydra(compose_cfg(["algorithm=ppo", "env=pendulum"]))
-    assert untuned.algorithm.num_epochs == 10  # no conf/tuned/ppo_pendulum.yaml: schema defaults
+    untuned = from_hydra(compose_cfg(["algorithm=ppo", "env=gym", "env.id=FrozenLake-v1"]))
+    assert untuned.algorithm.num_epochs == 10  # no tuned file for ppo on FrozenLake-v1: schema defaults
 
 
 def test_tuned_settings_are_looked_up_by_the_actual_env_id():
@@ -153,7 +153,7 @@ def test_tuned_settings_are_looked_up_by_the_actual_env_id():
     assert acrobot.algorithm.train_batch_size == 4096 and acrobot.env_runners.num_envs_per_env_runner == 16
     gym = from_hydra(compose_cfg(["env=gym", "env.id=Acrobot-v1", "algorithm.gae_lambda=0.9"]))
     assert gym.algorithm.train_batch_size == 4096 and gym.algorithm.gae_lambda == 0.9  # the command line wins
-    unknown = from_hydra(compose_cfg(["env.id=Pendulum-v1"]))  # no file declared for ppo on it: schema defaults
+    unknown = from_hydra(compose_cfg(["env.id=FrozenLake-v1"]))  # no file declared for ppo on it: schema defaults
     assert unknown.algorithm.num_epochs == 10 and unknown.algorithm.gae_lambda == 0.95
     assert from_hydra(compose_cfg(["env.id=Acrobot-v1", "~tuned"])).algorithm.train_batch_size != 4096
 

@@ -67,12 +67,12 @@ def test_train_py_refuses_with_exit_code_2_and_starts_nothing(override, message,
     ("module.activation=foo", "module.activation=foo: module.activation must be one of tanh, relu, elu, silu, gelu; "
                               "got 'foo'"),
     ("module.widht=32", "module.widht=32: module.widht is not an argument of rlhydra.algorithms.ppo.module.PPOModule. "
-                        "Valid: hidden_sizes, activation, log_std_init, ortho_init, conv_filters, conv_activation, "
-                        "encoder, encoders."),
+                        "Valid: hidden_sizes, activation, log_std_init, ortho_init, use_sde, sde_sample_freq, full_std, "
+                        "use_expln, conv_filters, conv_activation, encoder, encoders."),
     ("module.hiden=[32]", "module.hiden=[32]: module.hiden is not an argument of "
                           "rlhydra.algorithms.ppo.module.PPOModule; did you mean module.hidden_sizes? "
-                          "Valid: hidden_sizes, activation, log_std_init, ortho_init, conv_filters, conv_activation, "
-                          "encoder, encoders."),
+                          "Valid: hidden_sizes, activation, log_std_init, ortho_init, use_sde, sde_sample_freq, full_std, "
+                          "use_expln, conv_filters, conv_activation, encoder, encoders."),
     ("module.ortho_init=maybe", "module.ortho_init=maybe: module.ortho_init takes true or false (ActorCriticModule "
                                 "declares ortho_init: bool), got 'maybe'"),
     ("module.observation_space=3", "module.observation_space=3: module.observation_space is set by rlhydra from the "

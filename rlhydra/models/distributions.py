@@ -159,3 +159,27 @@ class SquashedGaussian(Distribution):
 
     def deterministic_sample(self) -> Tensor:
         return torch.tanh(self.mean)
+
+
+# ---- gSDE (generalized state-dependent exploration, Raffin et al., 2022), shared by SAC's and PPO's modules ------
+# The exploration noise is `latent @ noise`, with a noise matrix drawn from N(0, std^2) now and then, so between
+# draws it is a smooth function of the state. Its distribution is a diagonal Gaussian with the per-sample
+# log std `sde_log_std`: built by DiagGaussian (SquashedGaussian for SAC) from [mean, sde_log_std].
+def sde_std(log_std: Tensor, *, use_expln: bool = False) -> Tensor:
+    """Std of the noise matrix's entries: exp(log_std), or with `use_expln` exp below 0 and log1p(x) + 1 above,
+    which keeps it positive without exponential growth (SB3's use_expln)."""
+    if not use_expln:
+        return log_std.exp()
+    return torch.where(log_std <= 0, log_std.clamp(max=0).exp(), torch.log1p(log_std.clamp(min=0)) + 1.0)
+
+
+def sde_log_std(latent: Tensor, std: Tensor, eps: float = 1e-6) -> Tensor:
+    """Per-sample log std of each action dimension, 0.5 * log(latent^2 @ std^2 + eps): the std of latent @ noise.
+    The latent is detached, so this std trains `std`'s parameter and not the features (SB3's learn_features=False)."""
+    variance = latent.detach().pow(2) @ std.pow(2)
+    return 0.5 * torch.log(variance + eps)
+
+
+def sde_noise_matrices(std: Tensor, batch_shape: Sequence[int] = ()) -> Tensor:
+    """Noise matrices with entries from N(0, std^2), shaped as `std`, one per index of `batch_shape`."""
+    return torch.randn(*batch_shape, *std.shape, dtype=std.dtype, device=std.device) * std

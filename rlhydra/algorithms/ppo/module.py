@@ -5,4 +5,4 @@ from rlhydra.models.actor_critic import ActorCriticModule
 
 
 class PPOModule(ActorCriticModule):
-    """Separate MLP policy and value networks; Box actions use a state-independent log-std."""
+    """Separate MLP policy and value networks; Box actions use a state-independent log-std, or gSDE (use_sde)."""

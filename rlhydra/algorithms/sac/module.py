@@ -14,7 +14,7 @@ from rlhydra.models.apis import SquashedGaussianActorAPI
 from rlhydra.models.rl_module import Batch, TorchRLModule, bounded_box_problem
 from rlhydra.models.catalog import build_encoder
 from rlhydra.models.target_networks import target_copy
-from rlhydra.models.distributions import SquashedGaussian
+from rlhydra.models.distributions import SquashedGaussian, sde_log_std, sde_noise_matrices
 from rlhydra.models.mlp import activation_class, mlp
 from rlhydra.models.q_networks import TwinQ
 
@@ -37,12 +37,11 @@ class SDEActor(nn.Module):
     def forward(self, obs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """(mean, per-sample log std, latent features)."""
         latent = self.latent(obs)
-        variance = latent.detach().pow(2) @ self.log_std.exp().pow(2)  # the std does not train the features
-        return self.mu(latent), 0.5 * torch.log(variance + 1e-6), latent
+        return self.mu(latent), sde_log_std(latent, self.log_std.exp()), latent
 
     @torch.no_grad()
     def reset_noise(self) -> None:
-        self.noise.copy_(torch.randn_like(self.log_std) * self.log_std.exp())
+        self.noise.copy_(sde_noise_matrices(self.log_std.exp()))
 
 
 class SACModule(TorchRLModule, SquashedGaussianActorAPI):
