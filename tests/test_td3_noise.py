@@ -237,3 +237,23 @@ def test_help_shows_the_noise_type_with_its_options():
     assert re.match(r"  algorithm\.exploration_noise_type +normal +normal: iid Gaussian; ornstein_uhlenbeck: ",
                     lines["algorithm.exploration_noise_type"])
     assert lines["module.exploration_noise_type"].endswith("({normal, ornstein_uhlenbeck})")
+
+
+@pytest.mark.parametrize("env, expected", [
+    ("mountain_car_continuous", {"exploration_noise_type": "ornstein_uhlenbeck", "exploration_noise": 0.5,
+                                 "learning_starts": 100, "total_steps": 300_000}),
+    ("lunar_lander_continuous", {"exploration_noise_type": "ornstein_uhlenbeck", "exploration_noise": 0.1,
+                                 "learning_starts": 1000, "total_steps": 300_000}),
+])
+def test_the_zoos_td3_files_choose_ou_noise(env, expected):
+    config = compose_cfg(["algorithm=td3", f"env={env}"])
+    got = {key: config.algorithm[key] for key in expected if key != "total_steps"}
+    got["total_steps"] = config.total_steps
+    assert got == expected and list(config.module.hidden_sizes) == [400, 300]
+
+
+def test_the_zoos_sac_lunar_lander_continuous_file_decays_lr_linearly():
+    config = compose_cfg(["algorithm=sac", "env=lunar_lander_continuous"])
+    hp = config.algorithm
+    assert (hp.lr, hp.lr_schedule, hp.tau, hp.learning_starts, config.total_steps) == (7.3e-4, "linear", 0.01,
+                                                                                       10_000, 500_000)
