@@ -49,6 +49,7 @@ PINNED = {
     "td3:algorithm.tau": "(0.0, 1.0]", "td3:algorithm.policy_delay": "(0, inf)",
     "td3:algorithm.target_policy_noise": "[0, inf)", "td3:algorithm.target_noise_clip": "[0, inf)",
     "td3:algorithm.exploration_noise": "[0, inf)",
+    "td3:algorithm.exploration_noise_type": "{normal, ornstein_uhlenbeck}",
     "env.max_episode_steps": "(0, inf)", "env.vectorization_mode": "{sync, async}",
     "env.preprocessing": "{None, atari}", "env.frame_stack": "(0, inf)", "env.api": "{gymnasium, pettingzoo}",
     "self_play.snapshot_interval": "(0, inf)", "self_play.pool_size": "(0, inf)",

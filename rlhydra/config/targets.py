@@ -61,7 +61,10 @@ ARGUMENT_HELP = {
     "lstm_cell_size": "size of the LSTM's hidden and cell state (RLlib's lstm_cell_size); needs module.use_lstm=true",
     "max_seq_len": "the learner trains on sequences of at most this many steps (RLlib's max_seq_len)",
     "dueling": "value and advantage heads (also set by algorithm.dueling)",
-    "exploration_noise": "std of the Gaussian noise on actions while sampling (also set by algorithm.exploration_noise)",
+    "exploration_noise": "std (Ornstein-Uhlenbeck: sigma) of the noise on actions in [-1, 1] while sampling (also "
+                         "set by algorithm.exploration_noise)",
+    "exploration_noise_type": "normal: iid Gaussian; ornstein_uhlenbeck: an OU process per env, restarted at each "
+                              "episode start (also set by algorithm.exploration_noise_type)",
     "capacity": "transitions kept (rounded up to a multiple of the env count)",
     "alpha": "how much prioritisation is used (0: uniform)",
     "beta_start": "importance-sampling exponent at the start, annealed linearly to 1.0",

@@ -13,6 +13,7 @@ from rlhydra.connectors.runner_pipelines import build_runner_connectors
 from rlhydra.data import columns as C
 from rlhydra.data import tree
 from rlhydra.data.columns import ACTION_MASK
+from rlhydra.models.action_noise import ActionNoise
 from rlhydra.models.rl_module import TorchRLModule, initial_state_batch, reset_state, torch_inference
 from rlhydra.data.rollout import Rollout
 from rlhydra.data.tree import Tree
@@ -71,6 +72,9 @@ class EnvRunner:
         )
         self._forward = self.module.forward_exploration if explore else self.module.forward_inference
         self._reset_noise = getattr(self.module, "reset_noise", None) if explore else None
+        # Per-env noise the module asks the runner to add while sampling (TD3's Ornstein-Uhlenbeck), restarted
+        # where an episode ends and kept in get_state(), like a stateful module's recurrent state
+        self.action_noise = self.module.make_action_noise(num_envs) if explore else None
         self._obs: Any = None  # processed current observation of every env (a tensor, or a tree of them)
         # A stateful module's (module.use_lstm) recurrent state of every env, reset where an episode starts
         self.stateful = self.module.is_stateful()
@@ -91,6 +95,7 @@ class EnvRunner:
             self.env.action_space.seed(self.seed)
             self._obs = self._process(raw, update=True)
             self._state = tree.clone(self._initial_state) if self.stateful else None
+            self._restart_action_noise(np.ones(self.num_envs, bool))
         if self._reset_noise is not None and not random_actions:
             self._reset_noise()  # e.g. gSDE: new exploration noise, held for this whole rollout
         num_t, num_envs = num_steps_per_env, self.num_envs
@@ -112,7 +117,7 @@ class EnvRunner:
                 obs_buf[t] = self._obs.numpy()
             if self.stateful:
                 tree.assign(state_buf, t, tree.to_numpy(self._state))  # the state this step starts from (STATE_IN)
-            out = self._random_act() if random_actions else self._act(self._obs, self._state)
+            out = self._random_act() if random_actions else self._act(self._obs, self._state, self.action_noise)
             try:  # free unless it raises (Python >= 3.11)
                 raw, rewards, terminated, truncated, info = self.env.step(out[C.ENV_ACTIONS])
             except Exception as exc:
@@ -128,6 +133,7 @@ class EnvRunner:
                 tree.assign(next_buf, (t, done), tree.to_numpy(final))
             if self.stateful:  # autoreset in the same step: where an episode ended, the next one starts afresh
                 self._state = reset_state(out.pop(C.STATE_OUT), torch.from_numpy(done), self._initial_state)
+            self._restart_action_noise(done)
             if t == 0:
                 out_bufs = {k: np.empty((num_t, *v.shape), v.dtype) for k, v in out.items()
                             if k not in (C.ENV_ACTIONS, C.ACTION_DIST_INPUTS)}
@@ -163,9 +169,10 @@ class EnvRunner:
         done_lengths: List[List[int]] = [[] for _ in range(self.num_envs)]
         obs = self._process(self._reset(seed, "evaluation", 0), update=False)
         state = tree.clone(self._initial_state) if self.stateful else None
+        noise = self.module.make_action_noise(self.num_envs) if self.explore else None  # the episodes' own
         t = 0
         while (finished < quota).any():
-            out = self._act(obs, state)
+            out = self._act(obs, state, noise)
             try:
                 raw, rewards, terminated, truncated, _ = self.env.step(out[C.ENV_ACTIONS])
             except Exception as exc:
@@ -173,6 +180,8 @@ class EnvRunner:
             t += 1
             if self.stateful:
                 state = reset_state(out[C.STATE_OUT], torch.from_numpy(terminated | truncated), self._initial_state)
+            if noise is not None:
+                noise.reset(terminated | truncated)
             obs = self._process(raw, update=False)
             ep_return += rewards
             ep_length += 1
@@ -222,6 +231,7 @@ class EnvRunner:
             "envs": envs,
             "not_exact": not_exact,
             "recurrent_state": None if self._state is None else tree.clone(self._state),
+            "action_noise": None if self.action_noise is None else self.action_noise.get_state(),
         }
 
     def set_state(self, state: Dict[str, Any]) -> Optional[str]:
@@ -245,12 +255,15 @@ class EnvRunner:
             self._obs = tree.clone(state["obs"])
             if self.stateful:
                 self._state = tree.map_tree(torch.as_tensor, tree.clone(state["recurrent_state"]))
+            if self.action_noise is not None and state.get("action_noise") is not None:
+                self.action_noise.set_state(state["action_noise"])
             self._ep_return[:] = state["episode_returns"].numpy()
             self._ep_length[:] = state["episode_lengths"].numpy()
             return None
         raw = self._reset(self.seed + self.env_steps, "sampling", self.env_steps)
         self._obs = self._process(raw, update=False)
         self._state = tree.clone(self._initial_state) if self.stateful else None
+        self._restart_action_noise(np.ones(self.num_envs, bool))
         self._ep_return[:], self._ep_length[:] = 0.0, 0
         return not_exact
 
@@ -278,14 +291,19 @@ class EnvRunner:
             states.append(state)
         return states, None
 
-    def _act(self, obs: Any, state: Optional[Tree] = None) -> Dict[str, Any]:
+    def _restart_action_noise(self, done: np.ndarray) -> None:
+        if self.action_noise is not None and done.any():
+            self.action_noise.reset(done)
+
+    def _act(self, obs: Any, state: Optional[Tree] = None, noise: Optional[ActionNoise] = None) -> Dict[str, Any]:
         with torch.inference_mode():
-            if state is None:
-                return self.module_to_env(self._forward({C.OBS: obs}))
-            out = self._forward({C.OBS: obs, C.STATE_IN: state})
-            state_out = out.pop(C.STATE_OUT)
+            out = self._forward({C.OBS: obs} if state is None else {C.OBS: obs, C.STATE_IN: state})
+            state_out = None if state is None else out.pop(C.STATE_OUT)
+            if noise is not None:
+                out[C.ACTIONS] = noise(out[C.ACTIONS])
             out = self.module_to_env(out)
-            out[C.STATE_OUT] = state_out
+            if state_out is not None:
+                out[C.STATE_OUT] = state_out
             return out
 
     def _random_act(self) -> Dict[str, Any]:

@@ -18,6 +18,7 @@ from rlhydra.data import columns as C
 from rlhydra.data import tree
 from rlhydra.data.checkpoint import load_policy_state, saved_spaces
 from rlhydra.data.tree import Tree
+from rlhydra.models.action_noise import ActionNoise
 from rlhydra.models.catalog import action_dist_cls_for, action_mask_problem, action_space_problem, space_problem
 from rlhydra.models.distributions import Distribution
 
@@ -64,6 +65,10 @@ class RLModule(abc.ABC):
     def get_initial_state(self) -> Dict[str, Any]:
         """The recurrent state an episode starts from, unbatched; {} for a module that is not stateful."""
         return {}
+
+    def make_action_noise(self, num_envs: int) -> Optional[ActionNoise]:
+        """Per-env noise the env runner adds to the actions while sampling (None: exploring is the forward pass's)."""
+        return None
 
     def action_dist_cls(self) -> Type[Distribution]:
         """The distribution built from `action_dist_inputs` for this action space."""

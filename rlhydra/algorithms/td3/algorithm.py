@@ -16,4 +16,5 @@ class TD3(OffPolicyAlgorithm):
 
     @classmethod
     def extra_module_kwargs(cls, config: AlgorithmConfig) -> Dict[str, Any]:
-        return {"exploration_noise": config.algorithm.exploration_noise}
+        hp = config.algorithm
+        return {"exploration_noise": hp.exploration_noise, "exploration_noise_type": hp.exploration_noise_type}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rlhydra.config.builder import AlgorithmConfigBuilder
-from rlhydra.config.schema import OffPolicyTrainingConfig, at_least, positive
+from rlhydra.config.schema import OffPolicyTrainingConfig, at_least, one_of, positive
 
 
 @dataclass
@@ -17,7 +17,8 @@ class TD3TrainingConfig(OffPolicyTrainingConfig):
     policy_delay: int = positive(2)  # critic updates per actor update and per target update
     target_policy_noise: float = at_least(0.2, 0)  # std of the Gaussian noise added to the target actions
     target_noise_clip: float = at_least(0.5, 0)  # the target-action noise is clipped to +-this
-    exploration_noise: float = at_least(0.1, 0)  # std of the Gaussian noise on actions while sampling
+    exploration_noise: float = at_least(0.1, 0)  # std (OU: sigma) of the noise on actions in [-1, 1] while sampling
+    exploration_noise_type: str = one_of("normal", ("normal", "ornstein_uhlenbeck"))  # normal: iid Gaussian; ornstein_uhlenbeck: SB3's OU process per env (theta 0.15, dt 0.01), from 0 at each episode start
 
 
 class TD3Config(AlgorithmConfigBuilder):
