@@ -220,7 +220,7 @@ def test_a_user_package_with_its_own_conf_dir_and_classes(monkeypatch):
 def test_help_lists_groups_and_every_key_with_its_value_and_help():
     start = time.perf_counter()
     text = check("algorithm=sac", "env=pendulum", "algorithm.lr=1e-3", "--help").help
-    assert time.perf_counter() - start < 1.0  # beside `import rlhydra` (~1.3 s), well under the 3 s budget
+    assert time.perf_counter() - start < 3.0  # the --help budget; a loaded machine (pytest -n 2) is slower
     assert "  algorithm  a2c  dqn  ppo  sac*  td3" in text  # the schemas base_* are not options
     assert "base_" not in text
     lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ") and line.split()}

@@ -140,7 +140,7 @@ def test_resume_from_the_command_line_continues_the_run_exactly(args, steps, tmp
 
 def test_resume_of_a_missing_checkpoint_names_it(tmp_path):
     proc = train(f"resume={tmp_path / 'nope'}", timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a config error: rlhydra's message, exit code 2
     assert f"checkpoint '{tmp_path / 'nope'}' does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -140,7 +140,7 @@ def test_train_py_refuses_a_video_the_env_cannot_render():
     from tests.test_cli import run_train
 
     proc = run_train("env.id=tests.fault_envs:NaNObs-v0", "evaluation.video=true")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a config error: rlhydra's message, exit code 2
     assert "evaluation.video=true: env 'tests.fault_envs:NaNObs-v0' cannot render rgb_array frames" in proc.stderr
     assert "Traceback" not in proc.stderr
 
