@@ -347,3 +347,25 @@ def test_agents_with_different_spaces_get_a_module_each_and_act_in_their_own_spa
 def test_one_module_for_agents_with_different_spaces_is_refused_with_the_fix():
     with pytest.raises(ConfigError, match="spaces differ.*policy_mapping=independent"):
         ma_config(MIXED, "shared").build()
+
+
+# ---- tic-tac-toe: the tuned self-play run against a random player ------------------------------------------------
+@pytest.mark.slow
+def test_tuned_self_play_loses_at_most_2_percent_of_tictactoe_games_to_a_random_player_in_either_seat(capsys):
+    # `python train.py env=tictactoe seed=1` (tuned/ppo_tictactoe.yaml, 600k turns), then 1,000 greedy games per seat
+    # against a uniform-random player, as benchmarks/tictactoe_selfplay.py counts them
+    import dataclasses
+
+    from rlhydra.core.preflight import check_hydra_config
+    from tests.conftest import compose_cfg
+
+    config = check_hydra_config(compose_cfg(["env=tictactoe", "seed=1", "logger=jsonl"]))
+    with config.build() as algo:
+        algo.learn()
+        algo.self_play.config = dataclasses.replace(algo.self_play.config, eval_games=2000)
+        result = algo.self_play.evaluate(algo._evaluation_runner_ma(), 12345)
+    first, second = (result[f"eval/vs_random/{seat}/loss_rate"] for seat in ("first", "second"))
+    with capsys.disabled():
+        print(f"\n  learning: tic-tac-toe self-play, seed 1, {algo.env_steps:,} turns: lost {first:.1%} of 1,000 games "
+              f"as first and {second:.1%} as second to a random player (required <= 2.0% each)")
+    assert first <= 0.02 and second <= 0.02

@@ -57,7 +57,8 @@ ARGUMENT_HELP = {
     "log_std_init": "initial log standard deviation of the Gaussian action noise",
     "log_std_min": "the policy's log standard deviation is clipped to at least this",
     "log_std_max": "the policy's log standard deviation is clipped to at most this",
-    "use_sde": "gSDE exploration: state-dependent noise drawn once per sampling round (as SB3's use_sde)",
+    "use_sde": "gSDE exploration: state-dependent noise drawn once per sampling round (as SB3's use_sde; PPO/A2C: "
+               "also every module.sde_sample_freq steps)",
     "lstm_cell_size": "size of the LSTM's hidden and cell state (RLlib's lstm_cell_size); needs module.use_lstm=true",
     "max_seq_len": "the learner trains on sequences of at most this many steps (RLlib's max_seq_len)",
     "dueling": "value and advantage heads (also set by algorithm.dueling)",
