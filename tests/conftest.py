@@ -5,6 +5,7 @@ import os
 from typing import List
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
@@ -81,3 +82,29 @@ def observations(env_id: str, n: int = 32):
             obs, _ = env.reset()
     env.close()
     return np.stack(batch)
+
+
+def module_weights(algo) -> dict:
+    """Every module's weights of a multi-agent algorithm, by '<module id>.<name>' (copies)."""
+    return {f"{m}.{k}": v.clone() for m, s in algo.learner.raw_module.get_state().items() for k, v in s.items()}
+
+
+def resumes_exactly(config, tmp_path, check_resumed=lambda algo: None):
+    """2 iterations, a checkpoint, 2 more; then the checkpoint restored and 2 iterations: every module's weights and
+    the team return must be the same. Returns both runs' last results for further checks."""
+    from rlhydra import Algorithm
+
+    with config.build() as algo:
+        for _ in range(2):
+            algo.train()
+        path = algo.save(str(tmp_path / "ckpt"))
+        last = [algo.train() for _ in range(2)][-1]
+        expected = module_weights(algo)
+    with Algorithm.from_checkpoint(path) as resumed:
+        check_resumed(resumed)
+        again = [resumed.train() for _ in range(2)][-1]
+        got = module_weights(resumed)
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert again["train/episode_return_mean"] == last["train/episode_return_mean"]
+    return last, again

@@ -2,10 +2,10 @@
 (env runner workers get them through a pipe)."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Optional
 
 from rlhydra.env.examples import MultiCartPole
+from tests.fault_envs import fails_here
 
 FAULTY_CARTPOLES = "tests.fault_agent_envs:faulty_cartpoles"  # env.id, importable in spawned workers too
 
@@ -33,15 +33,7 @@ class FaultyCartPoles(MultiCartPole):
         return super().step(actions)
 
     def _fails_here(self) -> bool:
-        if self.only_seed is not None and self.first_seed != self.only_seed:
-            return False
-        if self.once_flag is None:
-            return True
-        try:  # O_EXCL: exactly one env, in whichever process, creates the flag and fails
-            os.close(os.open(self.once_flag, os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return False
-        return True
+        return fails_here(self.first_seed, self.only_seed, self.once_flag)
 
 
 def faulty_cartpoles(at: int = 5, once_flag: Optional[str] = None, only_seed: Optional[int] = None) -> FaultyCartPoles:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from typing import Optional
 
 import gymnasium as gym
 import numpy as np
@@ -78,15 +79,21 @@ class FaultOnStepEnv(gym.Env):
         return np.zeros(4, np.float32), 1.0, False, self.t % 20 == 0, {}
 
     def _fails_here(self) -> bool:
-        if self.only_seed is not None and self.first_seed != self.only_seed:
-            return False
-        if self.once_flag is None:
-            return True
-        try:  # O_EXCL: exactly one env, in whichever process, creates the flag and fails
-            os.close(os.open(self.once_flag, os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return False
+        return fails_here(self.first_seed, self.only_seed, self.once_flag)
+
+
+def fails_here(first_seed: Optional[int], only_seed: Optional[int], once_flag: Optional[str]) -> bool:
+    """Whether an env whose first reset had `first_seed` fails now: only the env of `only_seed` (if given), and with
+    `once_flag` only the first env anywhere to get here (it creates the flag file)."""
+    if only_seed is not None and first_seed != only_seed:
+        return False
+    if once_flag is None:
         return True
+    try:  # O_EXCL: exactly one env, in whichever process, creates the flag and fails
+        os.close(os.open(once_flag, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
 
 
 if "FaultOnStep-v0" not in gym.registry:

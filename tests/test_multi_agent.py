@@ -15,6 +15,7 @@ from rlhydra.core.multi_agent import stream_columns  # noqa: E402
 from rlhydra.core.self_play import MAIN, outcome_rates  # noqa: E402
 from rlhydra.data import columns as C  # noqa: E402
 from rlhydra.data.multi_agent_rollout import STREAM_END  # noqa: E402
+from tests.conftest import resumes_exactly  # noqa: E402
 
 CARTPOLE = "rlhydra.env.examples:multi_cartpole"
 TICTACTOE = "pettingzoo.classic.tictactoe_v3:env"
@@ -153,34 +154,9 @@ def test_policy_overrides_the_module_group():
 
 
 # ---- checkpoints -------------------------------------------------------------------------------
-def _weights(algo):
-    return {f"{m}.{k}": v.clone() for m, s in algo.learner.raw_module.get_state().items() for k, v in s.items()}
-
-
 @pytest.mark.parametrize("env_id, mapping", [(CARTPOLE, "independent"), (TICTACTOE, "shared")])
 def test_exact_resume(tmp_path, env_id, mapping):
-    config = ma_config(env_id, mapping)
-    algo = config.build()
-    try:
-        for _ in range(2):
-            algo.train()
-        path = algo.save(str(tmp_path / "ckpt"))
-        for _ in range(2):
-            last = algo.train()
-        expected = _weights(algo)
-    finally:
-        algo.stop()
-    from rlhydra import Algorithm
-    resumed = Algorithm.from_checkpoint(path)
-    try:
-        for _ in range(2):
-            again = resumed.train()
-        got = _weights(resumed)
-    finally:
-        resumed.stop()
-    assert expected.keys() == got.keys()
-    assert all(torch.equal(expected[k], got[k]) for k in expected)
-    assert again["train/episode_return_mean"] == last["train/episode_return_mean"]
+    resumes_exactly(ma_config(env_id, mapping), tmp_path)
 
 
 def test_one_policy_from_a_multi_agent_checkpoint(tmp_path):

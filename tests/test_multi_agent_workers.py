@@ -10,12 +10,13 @@ import torch
 
 pytest.importorskip("pettingzoo")
 
-from rlhydra import Algorithm, PPOConfig  # noqa: E402
+from rlhydra import PPOConfig  # noqa: E402
 from rlhydra.core.self_play import MAIN  # noqa: E402
 from rlhydra.data import tree  # noqa: E402
 from rlhydra.data.multi_agent_rollout import MultiAgentRollout  # noqa: E402
 from rlhydra.env.env_runner_group import WORKER_SEED_STRIDE, EnvRunnerError, EnvRunnerGroup  # noqa: E402
 from rlhydra.env.multi_agent_runner import MultiAgentEnvRunner  # noqa: E402
+from tests.conftest import resumes_exactly  # noqa: E402
 from tests.fault_agent_envs import FAULTY_CARTPOLES, everyone_to_cartpole_1  # noqa: E402
 
 CARTPOLE = "rlhydra.env.examples:multi_cartpole"
@@ -107,26 +108,13 @@ def test_a_restarted_worker_gets_the_mapping_that_was_set(tmp_path):
 
 
 # ---- checkpoints -----------------------------------------------------------------------------------
-def _weights(algo):
-    return {f"{m}.{k}": v.clone() for m, s in algo.learner.raw_module.get_state().items() for k, v in s.items()}
-
-
 @pytest.mark.parametrize("env_id, mapping, self_play", [(CARTPOLE, "independent", False), (TICTACTOE, "shared", True)],
                          ids=["multi_cartpole", "tictactoe_self_play"])
 def test_exact_resume_with_workers(tmp_path, env_id, mapping, self_play):
-    with ma_workers(env_id, mapping, self_play=self_play).build() as algo:
-        for _ in range(2):
-            algo.train()
-        path = algo.save(str(tmp_path / "ckpt"))
-        last = [algo.train() for _ in range(2)][-1]
-        expected = _weights(algo)
-    with Algorithm.from_checkpoint(path) as resumed:
-        assert isinstance(resumed.env_runner, EnvRunnerGroup)
-        again = [resumed.train() for _ in range(2)][-1]
-        got = _weights(resumed)
-    assert expected.keys() == got.keys()
-    assert all(torch.equal(expected[k], got[k]) for k in expected)
-    assert again["train/episode_return_mean"] == last["train/episode_return_mean"]
+    def restored(algo):
+        assert isinstance(algo.env_runner, EnvRunnerGroup)
+
+    last, again = resumes_exactly(ma_workers(env_id, mapping, self_play=self_play), tmp_path, restored)
     # every module acted as often (with self-play: the workers drew opponents from the restored pool, not a new one)
     steps = {k: v for k, v in last.items() if k.endswith("/agent_steps")}
     assert steps and {k: again[k] for k in steps} == steps
