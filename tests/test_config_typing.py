@@ -77,7 +77,7 @@ def test_module_arguments_are_typed_by_the_constructor_in_the_python_door():
     assert "module.activation: must be one of tanh, relu, elu, silu, gelu; got 'foo'" in message
     assert "module.ortho_init: takes true or false" in message
     assert ("module.widht: not an argument of rlhydra.algorithms.ppo.module.PPOModule. "
-            "Valid: hidden_sizes, activation, log_std_init, ortho_init, conv_filters, conv_activation, "
+            "Valid: hidden_sizes, activation, log_std_init, ortho_init, use_sde, sde_sample_freq, full_std, use_expln, conv_filters, conv_activation, "
             "encoder, encoders.") in message
 
 
