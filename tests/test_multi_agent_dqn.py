@@ -172,6 +172,8 @@ def test_policies_to_train_get_a_buffer_and_the_others_stay_frozen():
     algo = ma_dqn().multi_agent(policies_to_train=["cartpole_0"]).build()
     try:
         frozen = {k: v.clone() for k, v in algo.learner.raw_module["cartpole_1"].state_dict().items()}
+        # not trained, it acts as a finished policy: epsilon at its final value (not the initial 1.0: random)
+        assert frozen["epsilon"].item() == pytest.approx(algo.config.algorithm.exploration_final_eps)
         result = algo.train()
         assert list(algo.buffers) == ["cartpole_0"] and result["learner/cartpole_0/updates"] > 0
         after = algo.learner.raw_module["cartpole_1"].state_dict()

@@ -24,6 +24,14 @@ class MultiAgentDQN(MultiAgentOffPolicyAlgorithm):
 
     learner_class = DQNLearner
 
+    def _build(self, config: AlgorithmConfig, fabric: Any) -> None:
+        super()._build(config, fabric)
+        for mid in self.learner.raw_module:  # a module left out of policies_to_train acts as a finished policy
+            set_epsilon = getattr(self.learner.raw_module[mid], "set_epsilon", None)
+            if mid not in self.learner.learners and set_epsilon is not None:
+                set_epsilon(config.algorithm.exploration_final_eps)
+        self.sync_weights()
+
     @classmethod
     def extra_module_kwargs(cls, config: AlgorithmConfig) -> Dict[str, Any]:
         return DQN.extra_module_kwargs(config)
