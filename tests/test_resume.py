@@ -51,7 +51,10 @@ def weights(algo):
 
 
 @pytest.mark.parametrize("make", [
-    pytest.param(ppo, id="ppo-normalize_obs"), pytest.param(sac, id="sac"), pytest.param(dqn, id="dqn-per-nstep"),
+    pytest.param(ppo, id="ppo-normalize_obs"),
+    pytest.param(lambda: ppo(normalize_rewards=True), id="ppo-normalize_rewards"),
+    pytest.param(lambda: ppo(num_env_runners=2, normalize_rewards=True), id="ppo-normalize_rewards-2-runners"),
+    pytest.param(sac, id="sac"), pytest.param(dqn, id="dqn-per-nstep"),
     # 3 envs, train_freq 4: rounds of 6 env steps owe 1.5 gradient steps; the half carries over, and is saved
     pytest.param(lambda: dqn().env_runners(num_envs_per_env_runner=3), id="dqn-3-envs-update-carry"),
     pytest.param(lambda: sac().rl_module(use_sde=True), id="sac-gsde"),

@@ -301,6 +301,7 @@ class EnvRunnersConfig(Section):
     num_envs_per_env_runner: int = positive(8)  # envs in each runner's vector env; one batched forward steps them all
     normalize_obs: bool = False  # running mean/std observation normalisation (state is checkpointed)
     normalize_obs_clip: float = positive(10.0)  # clip normalised observations to +-this
+    normalize_rewards: bool = False  # rewards for learning / running std of each env's discounted return (algorithm.gamma), clipped to +-10, as SB3's VecNormalize; statistics merged across runners, checkpointed; episode returns in metrics stay raw; single-agent only
     clip_actions: bool = True  # clip sampled Box actions to the action space bounds before env.step
     env_to_module_connectors: List[Any] = field(default_factory=list)  # your Connectors by _target_, run first on raw obs
     module_to_env_connectors: List[Any] = field(default_factory=list)  # your Connectors by _target_, run last on actions

@@ -81,14 +81,14 @@ class Algorithm:
         if rc.num_env_runners > 0:  # worker processes, each with its own module copy and envs
             self.env_runner = EnvRunnerGroup(
                 config.env, rc, copy.deepcopy(module).to("cpu").float(), num_envs=rc.num_envs_per_env_runner,
-                seed=self.seed, squashed_actions=self.squashed_actions,
+                seed=self.seed, squashed_actions=self.squashed_actions, gamma=config.algorithm.gamma,
             )
         else:
             share = self.learner.device.type == "cpu" and lc.precision in ("32-true", "32") and lc.devices == 1
             self.env_runner = EnvRunner(
                 config.env, rc, module if share else copy.deepcopy(module).to("cpu").float(),
                 num_envs=rc.num_envs_per_env_runner, seed=self.seed,
-                squashed_actions=self.squashed_actions, share_module=share,
+                squashed_actions=self.squashed_actions, share_module=share, gamma=config.algorithm.gamma,
             )
         self._init_run_state(config)
 

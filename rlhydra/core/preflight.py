@@ -190,6 +190,9 @@ def multi_agent_problems(config: AlgorithmConfig, env_too: bool = True) -> List[
     if config.module.get("use_lstm"):
         errors.append("module.use_lstm=true: multi-agent runs (env.api=pettingzoo) carry no recurrent state yet; "
                       "set module.use_lstm=false")
+    if config.env_runners.normalize_rewards:
+        errors.append("env_runners.normalize_rewards=true: multi-agent runners do not normalise rewards yet; set it "
+                      "to false")
     if config.env.frame_stack > 1 or config.env.wrappers or config.env.preprocessing:
         errors.append("env.frame_stack / env.wrappers / env.preprocessing: Gymnasium wrappers do not apply to a "
                       "PettingZoo env; wrap it in your env function instead (e.g. with supersuit)")

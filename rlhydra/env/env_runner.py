@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
+from rlhydra.connectors import rewards as reward_norm
 from rlhydra.connectors.runner_pipelines import build_runner_connectors
 from rlhydra.data import columns as C
 from rlhydra.data import tree
@@ -57,6 +58,7 @@ class EnvRunner:
         squashed_actions: bool = False,
         share_module: bool = False,
         training: bool = True,
+        gamma: float = 0.99,
     ) -> None:
         # training=False (evaluation) leaves out training-only env wrappers, e.g. Atari's episodic life and clipping
         self.env = make_vector_env(env_config, num_envs, training=training)
@@ -83,6 +85,9 @@ class EnvRunner:
         self._ep_return = np.zeros(num_envs, np.float64)
         self._ep_length = np.zeros(num_envs, np.int64)
         self.env_steps = 0
+        # env_runners.normalize_rewards: only the rewards sample() records change (see connectors/rewards.py)
+        self.reward_norm = (reward_norm.NormalizeRewards(num_envs, gamma)
+                            if runner_config.normalize_rewards else None)
 
     # ---- training rollouts -------------------------------------------------------------------
     def sample(self, num_steps_per_env: int, *, random_actions: bool = False) -> Rollout:
@@ -139,7 +144,8 @@ class EnvRunner:
                             if k not in (C.ENV_ACTIONS, C.ACTION_DIST_INPUTS)}
             for key, buf in out_bufs.items():
                 buf[t] = out[key]
-            rew_buf[t], term_buf[t], trunc_buf[t] = rewards, terminated, truncated
+            rew_buf[t] = rewards if self.reward_norm is None else self.reward_norm(rewards, done)
+            term_buf[t], trunc_buf[t] = terminated, truncated
             self._ep_return += rewards
             self._ep_length += 1
             if done.any():
@@ -209,9 +215,16 @@ class EnvRunner:
             self.module.set_state(weights)
 
     def get_connector_state(self) -> Dict[str, Any]:
-        return self.env_to_module.get_state()
+        state = self.env_to_module.get_state()
+        if self.reward_norm is not None:
+            state[reward_norm.STATE_KEY] = self.reward_norm.get_state()
+        return state
 
     def set_connector_state(self, state: Dict[str, Any]) -> None:
+        state = dict(state)
+        rewards = state.pop(reward_norm.STATE_KEY, None)
+        if rewards is not None and self.reward_norm is not None:
+            self.reward_norm.set_state(rewards)
         self.env_to_module.set_state(state)
 
     def get_module_to_env_state(self) -> Dict[str, Any]:
@@ -232,6 +245,7 @@ class EnvRunner:
             "not_exact": not_exact,
             "recurrent_state": None if self._state is None else tree.clone(self._state),
             "action_noise": None if self.action_noise is None else self.action_noise.get_state(),
+            "reward_returns": None if self.reward_norm is None else torch.from_numpy(self.reward_norm.returns.copy()),
         }
 
     def set_state(self, state: Dict[str, Any]) -> Optional[str]:
@@ -259,12 +273,16 @@ class EnvRunner:
                 self.action_noise.set_state(state["action_noise"])
             self._ep_return[:] = state["episode_returns"].numpy()
             self._ep_length[:] = state["episode_lengths"].numpy()
+            if self.reward_norm is not None and state.get("reward_returns") is not None:
+                self.reward_norm.returns[:] = state["reward_returns"].numpy()
             return None
         raw = self._reset(self.seed + self.env_steps, "sampling", self.env_steps)
         self._obs = self._process(raw, update=False)
         self._state = tree.clone(self._initial_state) if self.stateful else None
         self._restart_action_noise(np.ones(self.num_envs, bool))
         self._ep_return[:], self._ep_length[:] = 0.0, 0
+        if self.reward_norm is not None:
+            self.reward_norm.returns[:] = 0.0
         return not_exact
 
     def stop(self) -> None:

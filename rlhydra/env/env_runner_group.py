@@ -56,6 +56,7 @@ import torch
 
 from rlhydra.config.schema import EnvConfig, EnvRunnersConfig
 from rlhydra.connectors.env_to_module import NormalizeObservations
+from rlhydra.connectors.rewards import NormalizeRewards
 from rlhydra.models.rl_module import TorchRLModule
 from rlhydra.data.rng import rng_state, set_rng_state
 from rlhydra.data.multi_agent_rollout import MultiAgentRollout
@@ -76,12 +77,13 @@ SIGNAL_CHECK_S = 0.5
 
 
 def merge_connector_states(base: Dict[str, Any], states: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """One env->module state from the workers' (all started at `base`): running statistics merged by counts;
-    any other connector's state is worker 0's."""
+    """One env->module state from the workers' (all started at `base`): running statistics (observations',
+    rewards') merged by counts; any other connector's state is worker 0's."""
     merged = dict(states[0])
     for key in base:
-        if key.endswith("_" + NormalizeObservations.__name__):
-            merged[key] = _to_numpy(NormalizeObservations.merge_states(base[key], [s[key] for s in states]))
+        for cls in (NormalizeObservations, NormalizeRewards):
+            if key.endswith("_" + cls.__name__):
+                merged[key] = _to_numpy(cls.merge_states(base[key], [s[key] for s in states]))
     return merged
 
 
@@ -141,6 +143,7 @@ class EnvRunnerGroup:
         evaluation: bool = False,
         make_runner: Optional[RunnerFactory] = None,
         merge_states: StateMerge = merge_connector_states,
+        gamma: float = 0.99,
     ) -> None:
         """`num_envs`: envs per worker, or each worker's. `evaluation`: an evaluation group (its errors, worker
         names and messages say so; give it the `evaluation` settings in `runner_config`). `make_runner`: builds a
@@ -159,7 +162,7 @@ class EnvRunnerGroup:
         self._context = multiprocessing.get_context(runner_config.start_method)
         if make_runner is None:
             make_runner = functools.partial(EnvRunner, env_config, runner_config, module, explore=explore,
-                                            squashed_actions=squashed_actions, training=not evaluation)
+                                            squashed_actions=squashed_actions, training=not evaluation, gamma=gamma)
         self._make_runner = make_runner
         self._merge_states = merge_states
         self._processes: List[Optional[BaseProcess]] = [None] * self.num_workers

@@ -13,6 +13,7 @@ from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.multi_agent import module_config
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError
+from rlhydra.connectors import rewards as reward_norm
 from rlhydra.connectors.runner_pipelines import build_runner_connectors, module_observation_space
 from rlhydra.data import columns as C
 from rlhydra.data import tree
@@ -112,7 +113,8 @@ class RLModule(abc.ABC):
         )
         try:
             module.set_state(module_state)
-            env_to_module.set_state(connector_state["env_to_module"])
+            env_to_module.set_state({k: v for k, v in connector_state["env_to_module"].items()
+                                     if k != reward_norm.STATE_KEY})  # training-only statistics
             module_to_env.set_state(connector_state["module_to_env"])
         except Exception as exc:
             raise ConfigError(f"checkpoint '{path}' is corrupt: {type(exc).__name__}: {exc}") from None
