@@ -77,3 +77,15 @@ def test_workers_statistics_merge_by_counts():
     # the merge pools both workers' returns: the same as one runner's over all 4 envs
     assert float(merged["count"]) == pytest.approx(whole.count)
     np.testing.assert_allclose(np.asarray(merged["var"]), whole.var, rtol=1e-9)
+
+
+def test_a_checkpoint_trained_with_normalized_rewards_loads_as_a_policy(tmp_path):
+    from rlhydra import PPOConfig, RLModule
+
+    config = (PPOConfig().environment("CartPole-v1").env_runners(num_envs_per_env_runner=2, normalize_rewards=True)
+              .training(train_batch_size=64, minibatch_size=32, num_epochs=1).evaluation(interval=0))
+    with config.build() as algo:
+        algo.train()
+        path = algo.save(str(tmp_path / "ckpt"))
+    module = RLModule.from_checkpoint(path)
+    assert module.compute_single_action(np.zeros(4, np.float32)) in (0, 1)
