@@ -6,7 +6,7 @@ leaves change: float64 travels as float32.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -63,6 +63,14 @@ def _flat_parts(space: gym.Space, obs: Any) -> List[np.ndarray]:
     return [obs.reshape(len(obs), -1).astype(np.float32, copy=False)]
 
 
+def running_moments(mean: np.ndarray, var: np.ndarray, count: float, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
+    """Running mean, variance and count after the rows of `x` (Chan et al.'s parallel update, SB3's RunningMeanStd)."""
+    batch_mean, batch_var, n = x.mean(0), x.var(0), x.shape[0]
+    delta, total = batch_mean - mean, count + n
+    m2 = var * count + batch_var * n + delta**2 * count * n / total
+    return mean + delta * n / total, m2 / total, total
+
+
 class NormalizeObservations(Connector):
     """Running mean/std normalisation (Welford over batches) of float Box observations, clipped; checkpointed."""
 
@@ -82,11 +90,7 @@ class NormalizeObservations(Connector):
         return batch
 
     def _update(self, x: np.ndarray) -> None:
-        batch_mean, batch_var, n = x.mean(0), x.var(0), x.shape[0]
-        delta, total = batch_mean - self.mean, self.count + n
-        self.mean = self.mean + delta * n / total
-        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
-        self.var, self.count = m2 / total, total
+        self.mean, self.var, self.count = running_moments(self.mean, self.var, self.count, x)
 
     def get_state(self) -> Dict[str, Any]:
         return {"mean": torch.from_numpy(self.mean.copy()), "var": torch.from_numpy(self.var.copy()),

@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 import numpy as np
 import torch
 
-from rlhydra.connectors.env_to_module import NormalizeObservations
+from rlhydra.connectors.env_to_module import NormalizeObservations, running_moments
 
 # The key of the reward statistics in an EnvRunner's env->module connector state (merged across workers by counts)
 STATE_KEY = "rewards_NormalizeRewards"
@@ -32,11 +32,7 @@ class NormalizeRewards:
         return normed
 
     def _update(self, x: np.ndarray) -> None:
-        batch_mean, batch_var, n = x.mean(), x.var(), x.shape[0]
-        delta, total = batch_mean - self.mean, self.count + n
-        self.mean = self.mean + delta * n / total
-        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
-        self.var, self.count = m2 / total, total
+        self.mean, self.var, self.count = running_moments(self.mean, self.var, self.count, x)
 
     def get_state(self) -> Dict[str, Any]:
         """The running statistics (shared by workers); the per-env returns are the runner's own (see EnvRunner)."""
