@@ -63,34 +63,20 @@ def _flat_parts(space: gym.Space, obs: Any) -> List[np.ndarray]:
     return [obs.reshape(len(obs), -1).astype(np.float32, copy=False)]
 
 
-def running_moments(mean: np.ndarray, var: np.ndarray, count: float, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, float]:
-    """Running mean, variance and count after the rows of `x` (Chan et al.'s parallel update, SB3's RunningMeanStd)."""
-    batch_mean, batch_var, n = x.mean(0), x.var(0), x.shape[0]
-    delta, total = batch_mean - mean, count + n
-    m2 = var * count + batch_var * n + delta**2 * count * n / total
-    return mean + delta * n / total, m2 / total, total
+class RunningMoments:
+    """Running mean, variance and count of rows (Chan et al.'s parallel update, SB3's RunningMeanStd), checkpointed
+    and merged across runner workers by counts."""
 
-
-class NormalizeObservations(Connector):
-    """Running mean/std normalisation (Welford over batches) of float Box observations, clipped; checkpointed."""
-
-    def __init__(self, shape: Any, clip: float = 10.0, eps: float = 1e-8) -> None:
-        shape = (int(shape),) if np.isscalar(shape) else tuple(shape)
+    def __init__(self, shape: Tuple[int, ...], count: float) -> None:
         self.mean = np.zeros(shape, np.float64)
         self.var = np.ones(shape, np.float64)
-        self.count = eps
-        self.clip, self.eps = clip, eps
-
-    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
-        obs = batch[C.OBS]
-        if update:
-            self._update(obs)
-        normed = (obs - self.mean) / np.sqrt(self.var + self.eps)
-        batch[C.OBS] = np.clip(normed, -self.clip, self.clip).astype(np.float32)
-        return batch
+        self.count = count
 
     def _update(self, x: np.ndarray) -> None:
-        self.mean, self.var, self.count = running_moments(self.mean, self.var, self.count, x)
+        batch_mean, batch_var, n = x.mean(0), x.var(0), x.shape[0]
+        delta, total = batch_mean - self.mean, self.count + n
+        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
+        self.mean, self.var, self.count = self.mean + delta * n / total, m2 / total, total
 
     def get_state(self) -> Dict[str, Any]:
         return {"mean": torch.from_numpy(self.mean.copy()), "var": torch.from_numpy(self.var.copy()),
@@ -121,6 +107,22 @@ class NormalizeObservations(Connector):
             m2 = m2 + new_m2 + delta**2 * count * n / (count + n)
             count += n
         return {"mean": torch.from_numpy(mean), "var": torch.from_numpy(m2 / count), "count": count}
+
+
+class NormalizeObservations(RunningMoments, Connector):
+    """Running mean/std normalisation (Welford over batches) of float Box observations, clipped; checkpointed."""
+
+    def __init__(self, shape: Any, clip: float = 10.0, eps: float = 1e-8) -> None:
+        super().__init__((int(shape),) if np.isscalar(shape) else tuple(shape), count=eps)
+        self.clip, self.eps = clip, eps
+
+    def __call__(self, batch: Batch, *, update: bool = True) -> Batch:
+        obs = batch[C.OBS]
+        if update:
+            self._update(obs)
+        normed = (obs - self.mean) / np.sqrt(self.var + self.eps)
+        batch[C.OBS] = np.clip(normed, -self.clip, self.clip).astype(np.float32)
+        return batch
 
 
 class ObsToTensor(Connector):
