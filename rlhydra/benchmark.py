@@ -166,8 +166,8 @@ def _last_metrics(run_dir: str) -> Dict[str, Any]:
         return {}
 
 
-def zoo_cells(row: Row) -> Tuple[str, str]:
-    """(the zoo's return at its budget, how this row compares) for the table."""
+def zoo_cells(row: Row, smoke: bool = False) -> Tuple[str, str]:
+    """(the zoo's return at its budget, how this row compares) for the table; a smoke run is compared with nothing."""
     zoo = row.pair.zoo
     if not zoo or zoo.get("return") is None:
         return "n/a", "n/a"
@@ -175,6 +175,8 @@ def zoo_cells(row: Row) -> Tuple[str, str]:
     reference = f"{float(zoo['return']):.1f} @ {_steps(int(zoo['budget']))}{env_note}"
     if not row.returns:
         return reference, "not run"
+    if smoke:
+        return reference, "smoke run, not compared"
     mean = float(np.mean(row.returns))
     if row.pair.budget > int(zoo["budget"]):
         verdict = "budget above the zoo's"
@@ -193,7 +195,7 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         budget = min(row.pair.budget, SMOKE_BUDGET) if smoke else row.pair.budget
-        reference, verdict = zoo_cells(row)
+        reference, verdict = zoo_cells(row, smoke)
         if row.skipped:
             result, seeds, wall, speed, verdict = "skipped (below)", "0", "-", "-", "not run"
         elif not row.returns:

@@ -43,6 +43,7 @@ def test_rows_compare_with_the_zoo_at_its_budget_and_say_where_they_fall_short()
     assert zoo_cells(meets) == ("-100.0 @ 120k", "meets the zoo")
     assert zoo_cells(short) == ("-100.0 @ 120k", "short by 20.0")
     assert zoo_cells(none) == ("n/a", "n/a")
+    assert zoo_cells(short, smoke=True) == ("-100.0 @ 120k", "smoke run, not compared")
     lines = format_table([meets, short, none], suite, smoke=False).splitlines()
     assert lines[2] == "| dqn | MountainCar-v0 | 120k | -99.0 ± 1.0 | 2/2 | 11 s | 110 | -100.0 @ 120k | meets the zoo |"
     assert lines[3] == "| dqn | MountainCar-v0 | 100k | -120.0 ± 0.0 | 1/2 | 10 s | 100 | -100.0 @ 120k | short by 20.0 |"
@@ -83,6 +84,7 @@ def test_the_classic_smoke_run_writes_the_table_and_the_curves(tmp_path):
     assert len(rows) == 21
     ran = [r for r in rows if "| 1/1 |" in r]
     assert len(ran) >= 15 and all("not run" in r for r in rows if r not in ran)  # LunarLander needs box2d
+    assert all(r.endswith("| smoke run, not compared |") for r in ran)
     for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0"):
         assert (tmp_path / "learning" / f"classic_{env_id}.png").stat().st_size > 0
         assert f"![{env_id}](learning/classic_{env_id}.png)" in text
