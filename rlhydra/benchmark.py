@@ -235,8 +235,12 @@ def section(suite: Suite, rows: Sequence[Row], pngs: Dict[str, str], out: str, c
              f"{SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes} deterministic episodes; the table gives the "
              "mean ± std of those over seeds. Wall time and env steps/s are per seed run, training and evaluations "
              "(jobs one at a time unless the command names a parallel launcher). rl-zoo: " + (suite.zoo_source or "n/a") +
-             ", one trained agent at its own budget; 'n/a' where the zoo lists no such pair.", "",
-             format_table(rows, suite, smoke), ""]
+             ", one trained agent at its own budget; 'n/a' where the zoo lists no such pair.", ""]
+    if rows:
+        cell = job_overrides(rows[0].pair, seeds_of(suite, smoke)[0], suite, smoke)
+        lines += [f"One cell, one seed, alone (the same numbers on CPU): `python train.py {' '.join(cell)}` (each row: "
+                  "its algorithm, env.id and budget; seed=" + ", ".join(map(str, seeds_of(suite, smoke))) + ").", ""]
+    lines += [format_table(rows, suite, smoke), ""]
     if pngs:
         folder = os.path.dirname(os.path.abspath(out))
         lines += ["Learning curves (evaluation return against env steps, mean ± std over seeds):", ""]

@@ -80,6 +80,9 @@ def test_the_classic_smoke_run_writes_the_table_and_the_curves(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     text = out.read_text()
     assert "## classic (smoke: tiny budgets, 1 seed; not a measurement)" in text
+    assert ("`python train.py algorithm=ppo env=gym env.id=CartPole-v1 total_steps=256 seed=0 evaluation.episodes=2 "
+            "evaluation.deterministic=true checkpointing.interval=20 checkpointing.keep_last=1 "
+            "evaluation.interval=0`") in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert len(rows) == 21
     ran = [r for r in rows if "| 1/1 |" in r]
