@@ -4,7 +4,8 @@ multirun into the same sweep folder skips the jobs that finished and resumes the
 `<sweep dir>/<algorithm>_<env id>_<hash>`: the hash covers the composed config minus RUN_ONLY_KEYS (where and how a
 run reports, not what it learns). A job whose folder holds a result.json with status `ok` is done; one whose folder
 holds a checkpoint continues from its latest one (the exact resume of `resume=`, in the same folder); otherwise it
-starts. A tuned file is chosen by the algorithm and env id, which are in the hash; its values are not.
+starts. The tuned file the run applies (rlhydra/config/tuned.py) is part of the hash: edit it and the jobs it tunes
+run again in new folders instead of being skipped or resumed with the old values.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from rlhydra.config.tuned import AUTO, TUNED, find_tuned, tuned_dirs
 from rlhydra.sweep_summary import JOB_RESULT_FILE
 
 # Keys that do not change what a run learns, left out of the hash. `optuna` is the trial number the Optuna sweeper
@@ -40,8 +42,26 @@ def config_hash(cfg: DictConfig) -> str:
         section, _, leaf = key.partition(".")
         if leaf and isinstance(data.get(section), dict):
             data[section].pop(leaf, None)
+    tuned = tuned_settings(cfg)
+    if tuned is not None:
+        data[TUNED] = tuned
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
+
+
+def tuned_settings(cfg: DictConfig) -> Optional[Dict[str, Any]]:
+    """The settings of the tuned file a run of `cfg` applies (the lookup is on and a file is declared for its
+    algorithm and env id), or None; read from the folders the run reads (`hydra.runtime`)."""
+    runtime = OmegaConf.select(cfg, "hydra.runtime", default=None, throw_on_missing=False)
+    if runtime is None or runtime.get("choices", {}).get(TUNED) != AUTO:
+        return None
+    algorithm = OmegaConf.select(cfg, "algorithm.name", default=None, throw_on_missing=False)
+    env_id = OmegaConf.select(cfg, "env.id", default=None, throw_on_missing=False)
+    if not algorithm or not isinstance(env_id, str):
+        return None
+    dirs = [s.path for s in runtime.get("config_sources", []) if s.schema == "file"]
+    found = find_tuned(algorithm, env_id, tuned_dirs(dirs))
+    return found[1] if found else None
 
 
 def job_dir_name(*, _root_: DictConfig) -> str:

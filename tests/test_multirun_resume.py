@@ -29,6 +29,21 @@ def test_the_hash_follows_what_is_learned_not_where_it_is_reported():
                 config_hash(composed("total_steps=5000")), config_hash(composed("env=acrobot"))}) == 5
 
 
+def test_the_hash_covers_the_tuned_file_the_run_applies(tmp_path):
+    (tmp_path / "tuned").mkdir()
+
+    def hashed(lr: float, *overrides: str) -> str:
+        (tmp_path / "tuned" / "mine.yaml").write_text(
+            f"tuned_for: {{algorithm: ppo, env_id: CartPole-v1}}\nalgorithm: {{lr: {lr}}}\n")
+        with initialize_config_dir(version_base="1.3", config_dir=CONF):
+            return config_hash(compose("config", overrides=[f"hydra.searchpath=[file://{tmp_path}]", *overrides],
+                                       return_hydra_config=True))
+
+    assert hashed(1e-3) != hashed(2e-3)  # an edited tuned file: its jobs run again, in new folders
+    assert hashed(1e-3, "~tuned") == hashed(2e-3, "~tuned")  # the lookup off: the file does not matter
+    assert hashed(1e-3, "env=acrobot") == hashed(2e-3, "env=acrobot")  # a file for another pair does not either
+
+
 def test_metrics_rows_past_the_checkpoint_are_dropped_and_the_latest_checkpoint_is_found(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps({"env_steps": s}) + "\n" for s in (256, 512, 768)) + '{"env_st')
