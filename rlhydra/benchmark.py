@@ -25,8 +25,9 @@ import yaml
 
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import OffPolicyTrainingConfig
+from rlhydra.config.tuned import CONF_DIR
+from rlhydra.multirun import job_dir_name, previous_run
 from rlhydra.plot import METRIC_ALIASES, load_run, make_curves, plot_curves
-from rlhydra.sweep_summary import read_job_results
 
 SUITES_DIR = os.path.join("benchmarks", "suites")
 LEARNING_FILE = os.path.join("benchmarks", "LEARNING.md")
@@ -129,25 +130,34 @@ def write_sweep_config(runs_dir: str, jobs: Sequence[Sequence[str]]) -> Tuple[st
     return folder, "suite"
 
 
-def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str]) -> List[Row]:
-    """Each pair's results from its jobs' result.json and metrics.jsonl (matched by their overrides)."""
-    results = read_job_results(runs_dir)
+def job_folder(overrides: Sequence[str]) -> str:
+    """The folder name a multirun job with these overrides gets (rlhydra/multirun.py: config and tuned file hashed)."""
+    from hydra import compose, initialize_config_dir
+
+    keep = [o for o in overrides if not o.lstrip("+~").startswith("hydra") or o.startswith("hydra.searchpath")]
+    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        cfg = compose("config", overrides=keep, return_hydra_config=True)
+    return job_dir_name(_root_=cfg)
+
+
+def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str],
+            extra: Sequence[str] = ()) -> List[Row]:
+    """Each pair's results from its jobs' result.json and metrics.jsonl: the job folder named after its config as it
+    is now (a folder left by an earlier tuned file or suite setting is not counted)."""
     rows = []
     for pair in suite.pairs:
         row = Row(pair, [], [], [], [], skipped=skipped.get(pair))
         for seed in [] if row.skipped else seeds_of(suite, smoke):
-            wanted = set(job_overrides(pair, seed, suite, smoke))
-            found = [r for r in results if wanted <= set(r.get("overrides", [])) and r.get("status") == "ok"]
-            final = found[-1].get("final_return") if found else None
+            run_dir = os.path.join(runs_dir, job_folder([*job_overrides(pair, seed, suite, smoke), *extra]))
+            result = previous_run(run_dir).result or {}
+            final = result.get("final_return") if result.get("status") == "ok" else None
             if not isinstance(final, (int, float)) or not math.isfinite(final):
                 row.unfinished += 1
                 continue
-            run_dir = found[-1]["run_dir"]
-            last = _last_metrics(run_dir)
-            wall = float(last.get("time_s") or found[-1].get("time_s") or 0.0)
+            wall = float(_last_metrics(run_dir).get("time_s") or result.get("time_s") or 0.0)
             row.returns.append(float(final))
             row.wall_s.append(wall)
-            row.steps_per_s.append(int(found[-1].get("env_steps") or 0) / wall if wall > 0 else math.nan)
+            row.steps_per_s.append(int(result.get("env_steps") or 0) / wall if wall > 0 else math.nan)
             row.runs.append(run_dir)
         rows.append(row)
     return rows
@@ -300,7 +310,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code = subprocess.run(cmd).returncode
         except KeyboardInterrupt:
             code = 130
-    rows = collect(runs_dir, suite, args.smoke, skipped)
+    rows = collect(runs_dir, suite, args.smoke, skipped, args.overrides)
     pngs = plot_envs(rows, os.path.join(os.path.dirname(os.path.abspath(out)), "learning"), suite.name)
     command = " ".join(["python -m rlhydra.benchmark", args.suite, *(["--smoke"] if args.smoke else []),
                         *args.overrides])

@@ -1,13 +1,14 @@
 """`python -m rlhydra.benchmark <suite>`: suites, the table beside rl-zoo's, LEARNING.md sections, a smoke run."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
-from rlhydra.benchmark import (BenchmarkError, Pair, Row, Suite, format_table, job_overrides, load_suite,
-                               write_learning, zoo_cells)
+from rlhydra.benchmark import (BenchmarkError, Pair, Row, Suite, collect, format_table, job_folder, job_overrides,
+                               load_suite, write_learning, zoo_cells)
 from tests.conftest import ROOT
 
 
@@ -70,6 +71,24 @@ def test_smoke_jobs_are_tiny_and_off_policy_ones_learn_within_them():
     assert job_overrides(Pair("ppo", "Acrobot-v1", 10**6), 2, suite, smoke=False) == [
         "algorithm=ppo", "env=gym", "env.id=Acrobot-v1", "total_steps=1000000", "seed=2", "evaluation.episodes=20",
         "evaluation.deterministic=true", "checkpointing.interval=20", "checkpointing.keep_last=1"]
+
+
+def test_a_row_counts_only_the_job_folder_of_its_config_as_it_is_now(tmp_path):
+    suite = Suite("t", [0, 1], 20, 10, "zoo", [Pair("ppo", "CartPole-v1", 1000)])
+    jobs = [job_overrides(suite.pairs[0], seed, suite, smoke=False) for seed in (0, 1)]
+    assert job_folder(jobs[0]).startswith("ppo_CartPole-v1_") and job_folder(jobs[0]) != job_folder(jobs[1])
+
+    def finished(folder: str, final: float, overrides) -> None:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "result.json").write_text(json.dumps(
+            {"overrides": overrides, "status": "ok", "final_return": final, "env_steps": 1000, "time_s": 2.0}))
+
+    finished(job_folder(jobs[0]), 480.0, jobs[0])
+    finished("ppo_CartPole-v1_0badc0de", 20.0, jobs[1])  # the same overrides under an earlier tuned file
+    (row,) = collect(str(tmp_path), suite, smoke=False, skipped={})
+    assert row.returns == [480.0] and row.unfinished == 1 and row.steps_per_s == [500.0]
+    (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, extra=["algorithm.lr=1e-3"])
+    assert row.returns == [] and row.unfinished == 2  # an override given to every job is part of each config
 
 
 @pytest.mark.slow
