@@ -31,6 +31,7 @@ from rlhydra.plot import METRIC_ALIASES, load_run, make_curves, plot_curves
 
 SUITES_DIR = os.path.join("benchmarks", "suites")
 LEARNING_FILE = os.path.join("benchmarks", "LEARNING.md")
+PEER_FILE = os.path.join("benchmarks", "zoo_peer.jsonl")  # rl-zoo retrained here, one line per seed (zoo_peer.py)
 SMOKE_BUDGET = 256  # env steps per pair with --smoke: every path runs, nothing is learned
 SMOKE_EVAL_EPISODES = 2
 EVAL_KEY = METRIC_ALIASES["eval"]
@@ -73,6 +74,7 @@ class Row:
     runs: List[str]
     skipped: Optional[str] = None  # why the pair did not run (its env cannot be made here)
     unfinished: int = 0  # seeds that did not finish
+    peer: List[float] = field(default_factory=list)  # rl-zoo retrained here at this budget (benchmarks/zoo_peer.py)
 
 
 def load_suite(name: str) -> Suite:
@@ -140,11 +142,11 @@ def job_folder(overrides: Sequence[str]) -> str:
     return job_dir_name(_root_=cfg)
 
 
-def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str],
-            extra: Sequence[str] = ()) -> List[Row]:
+def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str], extra: Sequence[str] = (),
+            peer: Optional[Dict[Tuple[str, str, int], Dict[int, float]]] = None) -> List[Row]:
     """Each pair's results from its jobs' result.json and metrics.jsonl: the job folder named after its config as it
     is now (a folder left by an earlier tuned file or suite setting is not counted)."""
-    rows = []
+    rows, peer = [], peer or {}
     for pair in suite.pairs:
         row = Row(pair, [], [], [], [], skipped=skipped.get(pair))
         for seed in [] if row.skipped else seeds_of(suite, smoke):
@@ -159,6 +161,9 @@ def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str],
             row.wall_s.append(wall)
             row.steps_per_s.append(int(result.get("env_steps") or 0) / wall if wall > 0 else math.nan)
             row.runs.append(run_dir)
+        if not smoke:
+            found = peer.get((pair.algorithm, pair.env_id, pair.budget), {})
+            row.peer = [found[s] for s in suite.seeds if s in found]
         rows.append(row)
     return rows
 
@@ -174,6 +179,26 @@ def _last_metrics(run_dir: str) -> Dict[str, Any]:
         return json.loads(lines[-1]) if lines else {}
     except (OSError, ValueError):
         return {}
+
+
+def read_peer(path: str) -> Dict[Tuple[str, str, int], Dict[int, float]]:
+    """(algo, env id, budget) -> {seed: final return} from benchmarks/zoo_peer.py's JSON lines (a later line for the
+    same seed wins); empty when the file is absent."""
+    peer: Dict[Tuple[str, str, int], Dict[int, float]] = {}
+    if not os.path.isfile(path):
+        return peer
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                key = (str(r["algo"]), str(r["env_id"]), int(r["budget"]))
+                peer.setdefault(key, {})[int(r["seed"])] = float(r["final_return"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise BenchmarkError(f"{path}, line {number}: not a zoo_peer.py result ({type(exc).__name__}: "
+                                     f"{exc}); fix or delete the line")
+    return peer
 
 
 def zoo_cells(row: Row, smoke: bool = False) -> Tuple[str, str]:
@@ -201,8 +226,8 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
     """The suite's Markdown table: one line per pair."""
     episodes = SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes
     lines = [f"| algorithm | env | budget (env steps) | final eval return, mean ± std ({episodes} det. episodes) "
-             "| seeds | wall time / seed | env steps/s | rl-zoo (its budget) | vs rl-zoo |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+             "| seeds | wall time / seed | env steps/s | rl-zoo (its budget) | vs rl-zoo | rl-zoo retrained here |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     for row in rows:
         budget = min(row.pair.budget, SMOKE_BUDGET) if smoke else row.pair.budget
         reference, verdict = zoo_cells(row, smoke)
@@ -215,8 +240,9 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
             seeds = f"{len(row.returns)}/{len(row.returns) + row.unfinished}"
             wall = f"{np.mean(row.wall_s):.1f} s" if np.mean(row.wall_s) < 10 else f"{np.mean(row.wall_s):,.0f} s"
             speed = f"{np.nanmean(row.steps_per_s):,.0f}"
+        peer = f"{np.mean(row.peer):.1f} ± {np.std(row.peer):.1f} ({len(row.peer)})" if row.peer else "-"
         lines.append(f"| {row.pair.algorithm} | {row.pair.env_id} | {_steps(budget)} | {result} | {seeds} | {wall} "
-                     f"| {speed} | {reference} | {verdict} |")
+                     f"| {speed} | {reference} | {verdict} | {peer} |")
     skipped = {r.pair.env_id: r.skipped for r in rows if r.skipped}
     if skipped:
         lines += ["", "Skipped, their env cannot be made on this machine:"]
@@ -245,7 +271,11 @@ def section(suite: Suite, rows: Sequence[Row], pngs: Dict[str, str], out: str, c
              f"{SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes} deterministic episodes; the table gives the "
              "mean ± std of those over seeds. Wall time and env steps/s are per seed run, training and evaluations "
              "(jobs one at a time unless the command names a parallel launcher). rl-zoo: " + (suite.zoo_source or "n/a") +
-             ", one trained agent at its own budget; 'n/a' where the zoo lists no such pair.", ""]
+             ", one trained agent at its own budget; 'n/a' where the zoo lists no such pair. rl-zoo retrained here: "
+             "the zoo's own training (rl_zoo3.train, its hyperparameters) at this row's budget on seeds of this table, "
+             "its final model evaluated as here (20 deterministic episodes), mean ± std (number of seeds), by "
+             "`benchmarks/zoo_peer.py` into "
+             f"{PEER_FILE}; '-' where it was not run.", ""]
     if rows:
         cell = job_overrides(rows[0].pair, seeds_of(suite, smoke)[0], suite, smoke)
         lines += [f"One cell, one seed, alone (the same numbers on CPU): `python train.py {' '.join(cell)}` (each row: "
@@ -310,7 +340,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code = subprocess.run(cmd).returncode
         except KeyboardInterrupt:
             code = 130
-    rows = collect(runs_dir, suite, args.smoke, skipped, args.overrides)
+    try:
+        peer = read_peer(PEER_FILE)
+    except BenchmarkError as exc:
+        print(f"rlhydra.benchmark: {exc}", file=sys.stderr)
+        return 2
+    rows = collect(runs_dir, suite, args.smoke, skipped, args.overrides, peer)
     pngs = plot_envs(rows, os.path.join(os.path.dirname(os.path.abspath(out)), "learning"), suite.name)
     command = " ".join(["python -m rlhydra.benchmark", args.suite, *(["--smoke"] if args.smoke else []),
                         *args.overrides])

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from rlhydra.benchmark import (BenchmarkError, Pair, Row, Suite, collect, format_table, job_folder, job_overrides,
-                               load_suite, write_learning, zoo_cells)
+                               load_suite, read_peer, write_learning, zoo_cells)
 from tests.conftest import ROOT
 
 
@@ -39,16 +39,17 @@ def test_rows_compare_with_the_zoo_at_its_budget_and_say_where_they_fall_short()
     suite = Suite("t", [0, 1], 20, 10, "zoo", [])
     zoo = {"return": -100.0, "budget": 120000}
     meets = Row(Pair("dqn", "MountainCar-v0", 120000, zoo), [-98.0, -100.0], [10.0, 12.0], [100.0, 120.0], [])
-    short = Row(Pair("dqn", "MountainCar-v0", 100000, zoo), [-120.0], [10.0], [100.0], [], unfinished=1)
+    short = Row(Pair("dqn", "MountainCar-v0", 100000, zoo), [-120.0], [10.0], [100.0], [], unfinished=1,
+                peer=[-100.0, -120.0])
     none = Row(Pair("td3", "Foo-v0", 1000, None), [], [], [], [], skipped="NameNotFound: Environment Foo doesn't exist")
     assert zoo_cells(meets) == ("-100.0 @ 120k", "meets the zoo")
     assert zoo_cells(short) == ("-100.0 @ 120k", "short by 20.0")
     assert zoo_cells(none) == ("n/a", "n/a")
     assert zoo_cells(short, smoke=True) == ("-100.0 @ 120k", "smoke run, not compared")
     lines = format_table([meets, short, none], suite, smoke=False).splitlines()
-    assert lines[2] == "| dqn | MountainCar-v0 | 120k | -99.0 ± 1.0 | 2/2 | 11 s | 110 | -100.0 @ 120k | meets the zoo |"
-    assert lines[3] == "| dqn | MountainCar-v0 | 100k | -120.0 ± 0.0 | 1/2 | 10 s | 100 | -100.0 @ 120k | short by 20.0 |"
-    assert lines[4] == "| td3 | Foo-v0 | 1k | skipped (below) | 0 | - | - | n/a | not run |"
+    assert lines[2] == "| dqn | MountainCar-v0 | 120k | -99.0 ± 1.0 | 2/2 | 11 s | 110 | -100.0 @ 120k | meets the zoo | - |"
+    assert lines[3] == "| dqn | MountainCar-v0 | 100k | -120.0 ± 0.0 | 1/2 | 10 s | 100 | -100.0 @ 120k | short by 20.0 | -110.0 ± 10.0 (2) |"
+    assert lines[4] == "| td3 | Foo-v0 | 1k | skipped (below) | 0 | - | - | n/a | not run | - |"
     assert lines[-1] == "- Foo-v0: NameNotFound: Environment Foo doesn't exist"
 
 
@@ -73,6 +74,13 @@ def test_smoke_jobs_are_tiny_and_off_policy_ones_learn_within_them():
         "evaluation.deterministic=true", "checkpointing.interval=20", "checkpointing.keep_last=1"]
 
 
+def test_a_broken_peer_file_names_the_line_and_the_fix(tmp_path):
+    (tmp_path / "peer.jsonl").write_text('{"algo": "dqn"}\n')
+    with pytest.raises(BenchmarkError, match=r"peer.jsonl, line 1: not a zoo_peer.py result .*fix or delete the line"):
+        read_peer(str(tmp_path / "peer.jsonl"))
+    assert read_peer(str(tmp_path / "absent.jsonl")) == {}
+
+
 def test_a_row_counts_only_the_job_folder_of_its_config_as_it_is_now(tmp_path):
     suite = Suite("t", [0, 1], 20, 10, "zoo", [Pair("ppo", "CartPole-v1", 1000)])
     jobs = [job_overrides(suite.pairs[0], seed, suite, smoke=False) for seed in (0, 1)]
@@ -85,8 +93,13 @@ def test_a_row_counts_only_the_job_folder_of_its_config_as_it_is_now(tmp_path):
 
     finished(job_folder(jobs[0]), 480.0, jobs[0])
     finished("ppo_CartPole-v1_0badc0de", 20.0, jobs[1])  # the same overrides under an earlier tuned file
-    (row,) = collect(str(tmp_path), suite, smoke=False, skipped={})
+    peer_file = tmp_path / "peer.jsonl"
+    peer_file.write_text("".join(json.dumps({"algo": "ppo", "env_id": "CartPole-v1", "budget": b, "seed": seed,
+                                             "final_return": r}) + "\n"
+                                 for b, seed, r in ((1000, 0, 1.0), (1000, 0, 400.0), (1000, 1, 500.0), (2000, 2, 9.0))))
+    (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, peer=read_peer(str(peer_file)))
     assert row.returns == [480.0] and row.unfinished == 1 and row.steps_per_s == [500.0]
+    assert row.peer == [400.0, 500.0]  # this budget and the suite's seeds; a seed's later line wins
     (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, extra=["algorithm.lr=1e-3"])
     assert row.returns == [] and row.unfinished == 2  # an override given to every job is part of each config
 
@@ -106,7 +119,7 @@ def test_the_classic_smoke_run_writes_the_table_and_the_curves(tmp_path):
     assert len(rows) == 21
     ran = [r for r in rows if "| 1/1 |" in r]
     assert len(ran) >= 15 and all("not run" in r for r in rows if r not in ran)  # LunarLander needs box2d
-    assert all(r.endswith("| smoke run, not compared |") for r in ran)
+    assert all(r.endswith("| smoke run, not compared | - |") for r in ran)  # nor set beside the zoo retrained
     for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0"):
         assert (tmp_path / "learning" / f"classic_{env_id}.png").stat().st_size > 0
         assert f"![{env_id}](learning/classic_{env_id}.png)" in text
