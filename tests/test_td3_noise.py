@@ -242,10 +242,10 @@ def test_help_shows_the_noise_type_with_its_options():
 @pytest.mark.parametrize("env, expected", [
     ("mountain_car_continuous", {"exploration_noise_type": "ornstein_uhlenbeck", "exploration_noise": 0.5,
                                  "learning_starts": 100, "total_steps": 300_000}),
-    ("lunar_lander_continuous", {"exploration_noise_type": "ornstein_uhlenbeck", "exploration_noise": 0.1,
-                                 "learning_starts": 1000, "total_steps": 300_000}),
+    ("lunar_lander_continuous", {"exploration_noise_type": "normal", "exploration_noise": 0.1, "gamma": 0.98,
+                                 "learning_starts": 10_000, "total_steps": 300_000}),
 ])
-def test_the_zoos_td3_files_choose_ou_noise(env, expected):
+def test_the_zoos_td3_files_choose_their_noise(env, expected):
     config = compose_cfg(["algorithm=td3", f"env={env}"])
     got = {key: config.algorithm[key] for key in expected if key != "total_steps"}
     got["total_steps"] = config.total_steps
