@@ -59,7 +59,7 @@ def main() -> int:
     parser.add_argument("env_id")
     parser.add_argument("budget", type=int)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", default=os.path.join("benchmarks", "zoo_peer.jsonl"),
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo_peer.jsonl"),
                         help="append one JSON line per seed here (default: %(default)s, which the table reads)")
     args = parser.parse_args()
     finals: List[float] = []

@@ -137,9 +137,13 @@ def job_folder(overrides: Sequence[str]) -> str:
     from hydra import compose, initialize_config_dir
 
     keep = [o for o in overrides if not o.lstrip("+~").startswith("hydra") or o.startswith("hydra.searchpath")]
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        cfg = compose("config", overrides=keep, return_hydra_config=True)
-    return job_dir_name(_root_=cfg)
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+            cfg = compose("config", overrides=keep, return_hydra_config=True)
+        return job_dir_name(_root_=cfg)
+    except Exception as exc:  # an unknown algorithm or key in the suite file or the command line
+        raise BenchmarkError(f"the job `{' '.join(overrides)}` has no config ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())}); fix its pair in the suite file or the override") from None
 
 
 def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str], extra: Sequence[str] = (),
@@ -342,10 +346,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code = 130
     try:
         peer = read_peer(PEER_FILE)
+        rows = collect(runs_dir, suite, args.smoke, skipped, args.overrides, peer)
     except BenchmarkError as exc:
         print(f"rlhydra.benchmark: {exc}", file=sys.stderr)
         return 2
-    rows = collect(runs_dir, suite, args.smoke, skipped, args.overrides, peer)
     pngs = plot_envs(rows, os.path.join(os.path.dirname(os.path.abspath(out)), "learning"), suite.name)
     command = " ".join(["python -m rlhydra.benchmark", args.suite, *(["--smoke"] if args.smoke else []),
                         *args.overrides])

@@ -102,6 +102,8 @@ def test_a_row_counts_only_the_job_folder_of_its_config_as_it_is_now(tmp_path):
     assert row.peer == [400.0, 500.0]  # this budget and the suite's seeds; a seed's later line wins
     (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, extra=["algorithm.lr=1e-3"])
     assert row.returns == [] and row.unfinished == 2  # an override given to every job is part of each config
+    with pytest.raises(BenchmarkError, match=r"job `algorithm=nope .*has no config .*fix its pair in the suite file"):
+        collect(str(tmp_path), Suite("t", [0], 20, 10, "zoo", [Pair("nope", "CartPole-v1", 1000)]), False, {})
 
 
 @pytest.mark.slow
