@@ -240,11 +240,11 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
         elif not row.returns:
             result, seeds, wall, speed = "not finished", f"0/{len(seeds_of(suite, smoke))}", "-", "-"
         else:
-            result = f"{np.mean(row.returns):.1f} ± {np.std(row.returns):.1f}"
+            result = _mean_std(row.returns)
             seeds = f"{len(row.returns)}/{len(row.returns) + row.unfinished}"
             wall = f"{np.mean(row.wall_s):.1f} s" if np.mean(row.wall_s) < 10 else f"{np.mean(row.wall_s):,.0f} s"
             speed = f"{np.nanmean(row.steps_per_s):,.0f}"
-        peer = f"{np.mean(row.peer):.1f} ± {np.std(row.peer):.1f} ({len(row.peer)})" if row.peer else "-"
+        peer = f"{_mean_std(row.peer)} ({len(row.peer)})" if row.peer else "-"
         lines.append(f"| {row.pair.algorithm} | {row.pair.env_id} | {_steps(budget)} | {result} | {seeds} | {wall} "
                      f"| {speed} | {reference} | {verdict} | {peer} |")
     skipped = {r.pair.env_id: r.skipped for r in rows if r.skipped}
@@ -358,6 +358,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"\nrlhydra.benchmark: wrote {out} and {len(pngs)} learning-curve PNG(s)"
           + ("" if code == 0 else f"; some jobs did not finish (exit code {code}): run the same command to continue"))
     return 0 if code == 0 else 1
+
+
+def _mean_std(values: Sequence[float]) -> str:
+    return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
 
 
 def _steps(n: int) -> str:

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlhydra.config.algorithm_config import AlgorithmConfig
 from rlhydra.config.overrides import precheck_command_line
 from rlhydra.config.schema import ConfigError
-from rlhydra.config.tuned import AUTO, TUNED, apply_tuned, tuned_dirs
+from rlhydra.config.tuned import apply_tuned, run_tuned_dirs
 from rlhydra.core.algorithm import ENV_FAILURES, EVAL_RETURN, Algorithm, log_env_failure
 from rlhydra.core.interrupt import TrainingInterrupted
 from rlhydra.core.distributed import is_distributed, launch, launched_rank, learn_on_rank
@@ -337,12 +337,11 @@ def stop_summary(exc: Union[TrainingInterrupted, StoppedAtOnce], run_dir: str, e
 def _apply_tuned(cfg: DictConfig, job: JobContext) -> Optional[str]:
     """The tuned file for the run's algorithm and env id, applied to `cfg` (see rlhydra/config/tuned.py); a resumed
     run keeps its checkpoint's values."""
-    hydra_cfg = HydraConfig.get()
-    choices = hydra_cfg.runtime.choices
-    if choices.get(TUNED) != AUTO or cfg.get("resume"):
+    runtime = HydraConfig.get().runtime
+    dirs = run_tuned_dirs(runtime)
+    if dirs is None or cfg.get("resume"):
         return None
-    dirs = [s.path for s in hydra_cfg.runtime.config_sources if s.schema == "file"]
-    path = apply_tuned(cfg, job.overrides, choices.keys(), tuned_dirs(dirs))
+    path = apply_tuned(cfg, job.overrides, runtime.choices.keys(), dirs)
     if path and path.startswith(CONF_DIR + os.sep):  # rlhydra's own: rlhydra/conf/tuned/<file>
         path = os.path.relpath(path, os.path.dirname(os.path.dirname(CONF_DIR)))
     return path

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlhydra.config.tuned import AUTO, TUNED, find_tuned, tuned_dirs
+from rlhydra.config.tuned import TUNED, find_tuned, run_tuned_dirs
 from rlhydra.sweep_summary import JOB_RESULT_FILE
 
 # Keys that do not change what a run learns, left out of the hash. `optuna` is the trial number the Optuna sweeper
@@ -53,14 +53,12 @@ def tuned_settings(cfg: DictConfig) -> Optional[Dict[str, Any]]:
     """The settings of the tuned file a run of `cfg` applies (the lookup is on and a file is declared for its
     algorithm and env id), or None; read from the folders the run reads (`hydra.runtime`)."""
     runtime = OmegaConf.select(cfg, "hydra.runtime", default=None, throw_on_missing=False)
-    if runtime is None or runtime.get("choices", {}).get(TUNED) != AUTO:
-        return None
+    dirs = None if runtime is None else run_tuned_dirs(runtime)
     algorithm = OmegaConf.select(cfg, "algorithm.name", default=None, throw_on_missing=False)
     env_id = OmegaConf.select(cfg, "env.id", default=None, throw_on_missing=False)
-    if not algorithm or not isinstance(env_id, str):
+    if dirs is None or not algorithm or not isinstance(env_id, str):
         return None
-    dirs = [s.path for s in runtime.get("config_sources", []) if s.schema == "file"]
-    found = find_tuned(algorithm, env_id, tuned_dirs(dirs))
+    found = find_tuned(algorithm, env_id, dirs)
     return found[1] if found else None
 
 

@@ -45,7 +45,7 @@ from rlhydra.config.help import TARGET_NODES, help_text
 from rlhydra.config.names import foreign_name, scored_matches
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import ConfigError, OffPolicyTrainingConfig, declared_checks, training_aliases
-from rlhydra.config.tuned import AUTO, TUNED, apply_tuned, tuned_dirs
+from rlhydra.config.tuned import AUTO, TUNED, apply_tuned, run_tuned_dirs
 from rlhydra.config.targets import (
     BUFFER_BASE,
     CONNECTOR_BASE,
@@ -264,10 +264,10 @@ class _Session:
             except Exception:
                 pass  # the composed config without the value overrides
         choices = {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra")}
-        if choices.get(TUNED) == AUTO:  # the run applies the tuned file for (algorithm, env.id): show its values
-            dirs = [s.path for s in cfg.hydra.runtime.config_sources if s.schema == "file"]
+        dirs = run_tuned_dirs(cfg.hydra.runtime)
+        if dirs is not None:  # the run applies the tuned file for (algorithm, env.id): show its values
             try:
-                apply_tuned(cfg, plain + swept, cfg.hydra.runtime.choices.keys(), tuned_dirs(dirs))
+                apply_tuned(cfg, plain + swept, cfg.hydra.runtime.choices.keys(), dirs)
             except ConfigError:
                 pass
         groups = {group: [o for o in self.group_options(group) if not o.startswith("base_")]

@@ -35,6 +35,14 @@ def tuned_dirs(config_dirs: Iterable[str] = ()) -> List[str]:
     return [d for d in dirs if os.path.isdir(d)] + [os.path.join(CONF_DIR, TUNED)]
 
 
+def run_tuned_dirs(runtime: Any) -> Optional[List[str]]:
+    """The `tuned/` folders a run searches, from its `hydra.runtime` (the `tuned` choice and the file config
+    sources); None when its lookup is off (`~tuned`)."""
+    if runtime.choices.get(TUNED) != AUTO:
+        return None
+    return tuned_dirs(s.path for s in runtime.config_sources if s.schema == "file")
+
+
 def find_tuned(algorithm: str, env_id: str, dirs: Sequence[str]) -> Optional[Tuple[str, Dict[str, Any]]]:
     """(path, settings) of the first file declaring `tuned_for: {algorithm, env_id}`; None when there is none.
 
