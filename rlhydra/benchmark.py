@@ -14,18 +14,21 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import gymnasium as gym
 import numpy as np
 import yaml
 
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import OffPolicyTrainingConfig
 from rlhydra.config.tuned import CONF_DIR
+from rlhydra.env.make import resolve_env_spec
 from rlhydra.multirun import job_dir_name, previous_run
 from rlhydra.plot import METRIC_ALIASES, load_run, make_curves, plot_curves
 
@@ -49,6 +52,7 @@ class Pair:
     env_id: str
     budget: int
     zoo: Optional[Dict[str, Any]] = field(default=None, hash=False, compare=False)  # {return, budget, env_id}
+    overrides: Tuple[str, ...] = ()  # key=value for this pair's jobs only, e.g. a schedule tied to its budget
 
 
 @dataclass
@@ -87,20 +91,30 @@ def load_suite(name: str) -> Suite:
     with open(path, encoding="utf-8") as f:
         data = yaml.safe_load(f) or {}
     try:
-        pairs = [Pair(p["algorithm"], p["env_id"], int(p["budget"]), p.get("zoo")) for p in data["pairs"]]
+        pairs = [Pair(p["algorithm"], p["env_id"], int(p["budget"]), p.get("zoo"), pair_overrides(p, path))
+                 for p in data["pairs"]]
         return Suite(os.path.splitext(os.path.basename(path))[0], [int(s) for s in data.get("seeds", [0, 1, 2])],
                      int(data.get("eval_episodes", 20)), int(data.get("checkpoint_interval", 20)),
                      str(data.get("zoo_source", "")), pairs)
+    except BenchmarkError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise BenchmarkError(f"{path}: each pair needs algorithm, env_id and budget ({type(exc).__name__}: {exc})")
 
 
+def pair_overrides(pair: Dict[str, Any], path: str) -> Tuple[str, ...]:
+    """A pair's own `overrides:` (a list of key=value strings), checked."""
+    overrides = pair.get("overrides") or []
+    if not isinstance(overrides, list) or not all(isinstance(o, str) and "=" in o for o in overrides):
+        raise BenchmarkError(f"{path}: the {pair.get('algorithm')} / {pair.get('env_id')} pair's overrides must be a "
+                             f"list of key=value strings, e.g. [algorithm.exploration_fraction=0.2], not {overrides!r}")
+    return tuple(overrides)
+
+
 def env_problem(env_id: str) -> Optional[str]:
     """Why `env_id` cannot be made on this machine (a missing extra, an unknown id), or None."""
-    import gymnasium as gym
-
     try:
-        gym.make(env_id).close()
+        gym.make(resolve_env_spec(env_id)).close()  # resolve: registers the ALE/ and MinAtar/ namespaces
     except Exception as exc:  # DependencyNotInstalled, NameNotFound, ImportError ...: reported under the table
         return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     return None
@@ -112,7 +126,7 @@ def job_overrides(pair: Pair, seed: int, suite: Suite, smoke: bool) -> List[str]
     episodes = SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes
     jobs = [f"algorithm={pair.algorithm}", "env=gym", f"env.id={pair.env_id}", f"total_steps={budget}", f"seed={seed}",
             f"evaluation.episodes={episodes}", "evaluation.deterministic=true",
-            f"checkpointing.interval={suite.checkpoint_interval}", "checkpointing.keep_last=1"]
+            f"checkpointing.interval={suite.checkpoint_interval}", "checkpointing.keep_last=1", *pair.overrides]
     if smoke:
         jobs.append("evaluation.interval=0")  # the final evaluation only
         if issubclass(get_algorithm_spec(pair.algorithm).training_config, OffPolicyTrainingConfig):
@@ -261,7 +275,7 @@ def plot_envs(rows: Sequence[Row], folder: str, suite: str) -> Dict[str, str]:
         runs = [load_run(d, EVAL_KEY) for r in rows if r.pair.env_id == env_id for d in r.runs]
         curves = make_curves(runs)
         if curves:
-            path = os.path.join(folder, f"{suite}_{env_id}.png")
+            path = os.path.join(folder, f"{suite}_{re.sub(r'[^A-Za-z0-9._-]', '_', env_id)}.png")  # MinAtar/x-v1
             written[env_id] = plot_curves(curves, EVAL_KEY, path, title=f"{env_id} ({suite} suite)")
     return written
 

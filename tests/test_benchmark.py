@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from rlhydra.benchmark import (BenchmarkError, Pair, Row, Suite, collect, format_table, job_folder, job_overrides,
-                               load_suite, read_peer, write_learning, zoo_cells)
+from rlhydra.benchmark import (BenchmarkError, Pair, Row, Suite, collect, env_problem, format_table, job_folder,
+                               job_overrides, load_suite, plot_envs, read_peer, write_learning, zoo_cells)
 from tests.conftest import ROOT
 
 
@@ -26,12 +26,46 @@ def test_the_shipped_suites_declare_every_pair_of_the_issue_with_its_zoo_referen
     mujoco = load_suite("benchmarks/suites/mujoco.yaml")
     assert {(p.algorithm, p.env_id) for p in mujoco.pairs} == {
         (a, e) for a in ("sac", "td3", "ppo") for e in ("Hopper-v5", "HalfCheetah-v5")}
+    pixels = load_suite("benchmarks/suites/minatar.yaml")
+    games = ("Breakout", "SpaceInvaders", "Asterix", "Freeway", "Seaquest")
+    assert {(p.algorithm, p.env_id) for p in pixels.pairs} == {
+        (a, f"MinAtar/{g}-v1") for a in ("ppo", "dqn") for g in games}
+    for pair in pixels.pairs:  # DQN's epsilon decays over the paper's first 100k env steps, whatever the budget
+        assert pair.algorithm == "ppo" or 0.2 * pair.budget == 100_000 and pair.overrides == (
+            "algorithm.exploration_fraction=0.2",)
+
+
+def test_a_pairs_own_overrides_reach_only_its_jobs_and_a_bad_list_names_the_pair(tmp_path):
+    suite_file = tmp_path / "s.yaml"
+    suite_file.write_text("pairs:\n  - {algorithm: dqn, env_id: CartPole-v1, budget: 1000, overrides: [algorithm.lr=1e-3]}"
+                          "\n  - {algorithm: ppo, env_id: CartPole-v1, budget: 1000}\n")
+    suite = load_suite(str(suite_file))
+    with_own, without = (job_overrides(p, 0, suite, smoke=False) for p in suite.pairs)
+    assert with_own[-1] == "algorithm.lr=1e-3" and not any("lr" in o for o in without)
+    assert job_folder(with_own) != job_folder(with_own[:-1])  # a pair override is part of the job's config
+    suite_file.write_text("pairs:\n  - {algorithm: dqn, env_id: CartPole-v1, budget: 1000, overrides: algorithm.lr}\n")
+    with pytest.raises(BenchmarkError, match=r"s.yaml: the dqn / CartPole-v1 pair's overrides must be a list of "
+                                             r"key=value strings"):
+        load_suite(str(suite_file))
+
+
+def test_package_namespaced_envs_are_made_and_their_curves_are_files_beside_the_others(tmp_path):
+    assert env_problem("MinAtar/Breakout-v1") is None  # minatar registers its ids only when asked
+    assert env_problem("MinAtar/NoSuchGame-v1").startswith("ConfigError: env.id=MinAtar/NoSuchGame-v1")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"env_steps": s, "eval/episode_return_mean": r}) + "\n"
+                                               for s, r in ((100, 1.0), (200, 2.0))))
+    row = Row(Pair("ppo", "MinAtar/Breakout-v1", 200), [2.0], [1.0], [200.0], [str(run)])
+    pngs = plot_envs([row], str(tmp_path / "learning"), "minatar")
+    assert pngs == {"MinAtar/Breakout-v1": str(tmp_path / "learning" / "minatar_MinAtar_Breakout-v1.png")}
+    assert (tmp_path / "learning" / "minatar_MinAtar_Breakout-v1.png").stat().st_size > 0
 
 
 def test_an_unknown_suite_names_the_file_and_the_suites(monkeypatch):
     monkeypatch.chdir(ROOT)
     with pytest.raises(BenchmarkError, match=r"no suite 'classics': benchmarks/suites/classics.yaml does not exist .*"
-                                             r"suites: classic, classic_quick, mujoco"):
+                                             r"suites: classic, classic_quick, minatar, mujoco"):
         load_suite("classics")
 
 
