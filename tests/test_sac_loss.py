@@ -56,8 +56,8 @@ def ref_dist_inputs(ref: SACModule, obs: torch.Tensor, lo: float = -20.0, hi: fl
     """(mean, clamped log_std) from the actor's layers, in plain torch."""
     if isinstance(ref.actor, SDEActor):
         latent = ref.actor.latent(obs)
-        mean = ref.actor.mu(latent)
-        log_std = 0.5 * torch.log(latent.detach() ** 2 @ torch.exp(ref.actor.log_std) ** 2 + 1e-6)
+        mean = torch.nn.functional.hardtanh(ref.actor.mu(latent), -2.0, 2.0)  # SB3's clip_mean=2.0
+        log_std = 0.5 * torch.log(latent ** 2 @ torch.exp(ref.actor.log_std) ** 2 + 1e-6)
     else:
         out = ref.actor(obs)
         mean, log_std = out[:, :ACT_DIM], out[:, ACT_DIM:]
@@ -407,7 +407,7 @@ def test_gsde_noise_is_drawn_with_std_exp_log_std_and_acts_as_tanh_of_mean_plus_
     obs = torch.randn(5, OBS_DIM)
     with torch.no_grad():
         latent = actor.latent(obs)
-        expected = torch.tanh(actor.mu(latent) + latent @ expected_noise)
+        expected = torch.tanh(actor.mu(latent).clamp(-2.0, 2.0) + latent @ expected_noise)
         actions = module.forward_exploration({C.OBS: obs})[C.ACTIONS]
     torch.testing.assert_close(actions, expected)
     # the noise is held until reset_noise, whatever else runs
@@ -427,16 +427,29 @@ def test_gsde_noise_is_drawn_with_std_exp_log_std_and_acts_as_tanh_of_mean_plus_
         torch.testing.assert_close(log_std, ref_log_std, rtol=1e-5, atol=1e-5, msg=lambda m: f"log_std={value}: {m}")
 
 
-def test_gsde_std_trains_log_std_but_not_the_latent_features():
+def test_gsde_std_trains_log_std_and_the_latent_features_as_sb3s_sac():
     module = make_module(use_sde=True)
     mean, log_std = module.dist_inputs(torch.randn(5, OBS_DIM)).chunk(2, -1)
     trunk = list(module.actor.latent.parameters())
     std_grads = torch.autograd.grad(log_std.sum(), trunk + [module.actor.log_std], allow_unused=True,
                                     retain_graph=True)
-    assert all(g is None or g.abs().sum() == 0 for g in std_grads[:-1]), "the std must not train the features"
-    assert std_grads[-1].abs().sum() > 0
+    assert all(g is not None and g.abs().sum() > 0 for g in std_grads), "SAC's gSDE std trains the features too"
     mean_grads = torch.autograd.grad(mean.sum(), trunk, allow_unused=True)
     assert any(g is not None and g.abs().sum() > 0 for g in mean_grads)
+
+
+@pytest.mark.parametrize("clip_mean, expected", [(2.0, [2.0, -2.0]), (3.0, [3.0, -2.5]), (0.0, [5.0, -2.5])])
+def test_gsde_mean_is_clipped_to_clip_mean_in_every_forward(clip_mean, expected):
+    module = make_module(use_sde=True, clip_mean=clip_mean)
+    actor = module.actor
+    with torch.no_grad():
+        actor.mu.weight.zero_()
+        actor.mu.bias.copy_(torch.tensor([5.0, -2.5]))
+        actor.noise.zero_()
+    obs = torch.randn(4, OBS_DIM)
+    mean = module.dist_inputs(obs)[:, :ACT_DIM]
+    torch.testing.assert_close(mean, torch.tensor(expected).expand(4, ACT_DIM))
+    torch.testing.assert_close(module.forward_exploration({C.OBS: obs})[C.ACTIONS], torch.tanh(mean))
 
 
 def test_without_gsde_exploration_samples_the_squashed_gaussian_and_reset_noise_is_a_no_op():

@@ -173,10 +173,11 @@ def sde_std(log_std: Tensor, *, use_expln: bool = False) -> Tensor:
     return torch.where(log_std <= 0, log_std.clamp(max=0).exp(), torch.log1p(log_std.clamp(min=0)) + 1.0)
 
 
-def sde_log_std(latent: Tensor, std: Tensor, eps: float = 1e-6) -> Tensor:
+def sde_log_std(latent: Tensor, std: Tensor, eps: float = 1e-6, *, learn_features: bool = False) -> Tensor:
     """Per-sample log std of each action dimension, 0.5 * log(latent^2 @ std^2 + eps): the std of latent @ noise.
-    The latent is detached, so this std trains `std`'s parameter and not the features (SB3's learn_features=False)."""
-    variance = latent.detach().pow(2) @ std.pow(2)
+    Unless `learn_features`, the latent is detached, so this std trains `std`'s parameter and not the features
+    (SB3: PPO's gSDE detaches, SAC's learns the features through the std too)."""
+    variance = (latent if learn_features else latent.detach()).pow(2) @ std.pow(2)
     return 0.5 * torch.log(variance + eps)
 
 

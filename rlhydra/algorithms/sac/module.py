@@ -22,11 +22,13 @@ from rlhydra.models.q_networks import TwinQ
 class SDEActor(nn.Module):
     """gSDE actor (Raffin et al., 2022): exploration noise is `latent @ noise`, with the matrix `noise` drawn from
     N(0, exp(log_std)^2) by `reset_noise()`, so between draws it is a smooth function of the state (consistent
-    pushes rather than per-step jitter). Its distribution: mean mu(latent), std sqrt(latent^2 @ exp(log_std)^2)."""
+    pushes rather than per-step jitter). Its distribution: mean mu(latent) clipped to [-clip_mean, clip_mean] (0: not
+    clipped), std sqrt(latent^2 @ exp(log_std)^2), which trains the latent features too (as SB3's SAC)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int], activation: str,
-                 log_std_init: float) -> None:
+                 log_std_init: float, clip_mean: float = 2.0) -> None:
         super().__init__()
+        self.clip_mean = float(clip_mean)
         *trunk, latent_dim = hidden_sizes
         self.latent = nn.Sequential(mlp(obs_dim, trunk, latent_dim, activation, ortho_init=False),
                                     activation_class(activation)())
@@ -37,7 +39,10 @@ class SDEActor(nn.Module):
     def forward(self, obs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """(mean, per-sample log std, latent features)."""
         latent = self.latent(obs)
-        return self.mu(latent), sde_log_std(latent, self.log_std.exp()), latent
+        mean = self.mu(latent)
+        if self.clip_mean > 0:  # a bounded pre-tanh mean: no drift into tanh's flat tails
+            mean = mean.clamp(-self.clip_mean, self.clip_mean)
+        return mean, sde_log_std(latent, self.log_std.exp(), learn_features=True), latent
 
     @torch.no_grad()
     def reset_noise(self) -> None:
@@ -58,6 +63,7 @@ class SACModule(TorchRLModule, SquashedGaussianActorAPI):
         log_std_max: float = 2.0,
         use_sde: bool = False,
         log_std_init: float = -3.0,
+        clip_mean: float = 2.0,  # gSDE: the Gaussian's mean is clipped to [-clip_mean, clip_mean] (SB3's); 0: not
         conv_filters: Optional[List[List[Any]]] = None,  # images: [[out_channels, kernel, stride], ...]; null: by size
         conv_activation: str = "relu",  # activation of the image encoder's layers
         encoder: Optional[Dict[str, Any]] = None,  # {_target_: pkg.MyEncoder, ...}: replaces the whole encoder
@@ -69,7 +75,7 @@ class SACModule(TorchRLModule, SquashedGaussianActorAPI):
         self.actor_encoder = build_encoder(observation_space, **encoder_kwargs)
         obs_dim, act_dim = self.actor_encoder.out_dim, int(action_space.shape[0])
         self.use_sde = use_sde  # gSDE exploration: noise redrawn once per sampling round (SB3's sde_sample_freq=-1)
-        self.actor: nn.Module = (SDEActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init) if use_sde
+        self.actor: nn.Module = (SDEActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init, clip_mean) if use_sde
                                  else mlp(obs_dim, hidden_sizes, 2 * act_dim, activation, ortho_init=False))
         self.critic = TwinQ(obs_dim, act_dim, hidden_sizes, activation,
                             encoder=build_encoder(observation_space, **encoder_kwargs))
