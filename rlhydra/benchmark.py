@@ -79,6 +79,7 @@ class Row:
     skipped: Optional[str] = None  # why the pair did not run (its env cannot be made here)
     unfinished: int = 0  # seeds that did not finish
     peer: List[float] = field(default_factory=list)  # rl-zoo retrained here at this budget (benchmarks/zoo_peer.py)
+    env_steps: List[int] = field(default_factory=list)  # what each seed ran: whole iterations, so >= the budget
 
 
 def load_suite(name: str) -> Suite:
@@ -177,7 +178,8 @@ def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str], 
             wall = float(_last_metrics(run_dir).get("time_s") or result.get("time_s") or 0.0)
             row.returns.append(float(final))
             row.wall_s.append(wall)
-            row.steps_per_s.append(int(result.get("env_steps") or 0) / wall if wall > 0 else math.nan)
+            row.env_steps.append(int(result.get("env_steps") or 0))
+            row.steps_per_s.append(row.env_steps[-1] / wall if wall > 0 else math.nan)
             row.runs.append(run_dir)
         if not smoke:
             found = peer.get((pair.algorithm, pair.env_id, pair.budget), {})
@@ -259,7 +261,9 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
             wall = f"{np.mean(row.wall_s):.1f} s" if np.mean(row.wall_s) < 10 else f"{np.mean(row.wall_s):,.0f} s"
             speed = f"{np.nanmean(row.steps_per_s):,.0f}"
         peer = f"{_mean_std(row.peer)} ({len(row.peer)})" if row.peer else "-"
-        lines.append(f"| {row.pair.algorithm} | {row.pair.env_id} | {_steps(budget)} | {result} | {seeds} | {wall} "
+        ran = max(row.env_steps, default=budget)
+        budget_cell = _steps(budget) + (f" ({ran:,} run: whole iterations)" if ran > budget else "")
+        lines.append(f"| {row.pair.algorithm} | {row.pair.env_id} | {budget_cell} | {result} | {seeds} | {wall} "
                      f"| {speed} | {reference} | {verdict} | {peer} |")
     skipped = {r.pair.env_id: r.skipped for r in rows if r.skipped}
     if skipped:

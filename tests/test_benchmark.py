@@ -72,9 +72,10 @@ def test_an_unknown_suite_names_the_file_and_the_suites(monkeypatch):
 def test_rows_compare_with_the_zoo_at_its_budget_and_say_where_they_fall_short():
     suite = Suite("t", [0, 1], 20, 10, "zoo", [])
     zoo = {"return": -100.0, "budget": 120000}
-    meets = Row(Pair("dqn", "MountainCar-v0", 120000, zoo), [-98.0, -100.0], [10.0, 12.0], [100.0, 120.0], [])
+    meets = Row(Pair("dqn", "MountainCar-v0", 120000, zoo), [-98.0, -100.0], [10.0, 12.0], [100.0, 120.0], [],
+                env_steps=[120000, 120000])
     short = Row(Pair("dqn", "MountainCar-v0", 100000, zoo), [-120.0], [10.0], [100.0], [], unfinished=1,
-                peer=[-100.0, -120.0])
+                peer=[-100.0, -120.0], env_steps=[100800])  # an off-policy run ends on a whole iteration
     none = Row(Pair("td3", "Foo-v0", 1000, None), [], [], [], [], skipped="NameNotFound: Environment Foo doesn't exist")
     assert zoo_cells(meets) == ("-100.0 @ 120k", "meets the zoo")
     assert zoo_cells(short) == ("-100.0 @ 120k", "short by 20.0")
@@ -82,7 +83,7 @@ def test_rows_compare_with_the_zoo_at_its_budget_and_say_where_they_fall_short()
     assert zoo_cells(short, smoke=True) == ("-100.0 @ 120k", "smoke run, not compared")
     lines = format_table([meets, short, none], suite, smoke=False).splitlines()
     assert lines[2] == "| dqn | MountainCar-v0 | 120k | -99.0 ± 1.0 | 2/2 | 11 s | 110 | -100.0 @ 120k | meets the zoo | - |"
-    assert lines[3] == "| dqn | MountainCar-v0 | 100k | -120.0 ± 0.0 | 1/2 | 10 s | 100 | -100.0 @ 120k | short by 20.0 | -110.0 ± 10.0 (2) |"
+    assert lines[3] == "| dqn | MountainCar-v0 | 100k (100,800 run: whole iterations) | -120.0 ± 0.0 | 1/2 | 10 s | 100 | -100.0 @ 120k | short by 20.0 | -110.0 ± 10.0 (2) |"
     assert lines[4] == "| td3 | Foo-v0 | 1k | skipped (below) | 0 | - | - | n/a | not run | - |"
     assert lines[-1] == "- Foo-v0: NameNotFound: Environment Foo doesn't exist"
 
@@ -132,7 +133,7 @@ def test_a_row_counts_only_the_job_folder_of_its_config_as_it_is_now(tmp_path):
                                              "final_return": r}) + "\n"
                                  for b, seed, r in ((1000, 0, 1.0), (1000, 0, 400.0), (1000, 1, 500.0), (2000, 2, 9.0))))
     (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, peer=read_peer(str(peer_file)))
-    assert row.returns == [480.0] and row.unfinished == 1 and row.steps_per_s == [500.0]
+    assert row.returns == [480.0] and row.unfinished == 1 and row.steps_per_s == [500.0] and row.env_steps == [1000]
     assert row.peer == [400.0, 500.0]  # this budget and the suite's seeds; a seed's later line wins
     (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, extra=["algorithm.lr=1e-3"])
     assert row.returns == [] and row.unfinished == 2  # an override given to every job is part of each config
