@@ -32,7 +32,7 @@ def test_the_shipped_suites_declare_every_pair_of_the_issue_with_its_zoo_referen
         (a, f"MinAtar/{g}-v1") for a in ("ppo", "dqn") for g in games}
     for pair in pixels.pairs:  # DQN's epsilon decays over the paper's first 100k env steps, whatever the budget
         assert pair.algorithm == "ppo" or 0.2 * pair.budget == 100_000 and pair.overrides == (
-            "algorithm.exploration_fraction=0.2",)
+            "algorithm.exploration_fraction=0.2", "checkpointing.interval=5")
 
 
 def test_a_pairs_own_overrides_reach_only_its_jobs_and_a_bad_list_names_the_pair(tmp_path):
@@ -41,7 +41,7 @@ def test_a_pairs_own_overrides_reach_only_its_jobs_and_a_bad_list_names_the_pair
                           "\n  - {algorithm: ppo, env_id: CartPole-v1, budget: 1000}\n")
     suite = load_suite(str(suite_file))
     with_own, without = (job_overrides(p, 0, suite, smoke=False) for p in suite.pairs)
-    assert with_own[-1] == "algorithm.lr=1e-3" and not any("lr" in o for o in without)
+    assert with_own[-1] == "algorithm.lr=1e-3" and not any("lr" in o for o in without)  # after the suite's: it wins
     assert job_folder(with_own) != job_folder(with_own[:-1])  # a pair override is part of the job's config
     suite_file.write_text("pairs:\n  - {algorithm: dqn, env_id: CartPole-v1, budget: 1000, overrides: algorithm.lr}\n")
     with pytest.raises(BenchmarkError, match=r"s.yaml: the dqn / CartPole-v1 pair's overrides must be a list of "
