@@ -37,8 +37,9 @@ def test_the_shipped_suites_declare_every_pair_of_the_issue_with_its_zoo_referen
 
 def test_a_pairs_own_overrides_reach_only_its_jobs_and_a_bad_list_names_the_pair(tmp_path):
     suite_file = tmp_path / "s.yaml"
-    suite_file.write_text("pairs:\n  - {algorithm: dqn, env_id: CartPole-v1, budget: 1000, overrides: [algorithm.lr=1e-3]}"
-                          "\n  - {algorithm: ppo, env_id: CartPole-v1, budget: 1000}\n")
+    suite_file.write_text("pairs:\n"
+                          "  - {algorithm: dqn, env_id: CartPole-v1, budget: 1000, overrides: [algorithm.lr=1e-3]}\n"
+                          "  - {algorithm: ppo, env_id: CartPole-v1, budget: 1000}\n")
     suite = load_suite(str(suite_file))
     with_own, without = (job_overrides(p, 0, suite, smoke=False) for p in suite.pairs)
     assert with_own[-1] == "algorithm.lr=1e-3" and not any("lr" in o for o in without)  # after the suite's: it wins

@@ -75,8 +75,9 @@ class SACModule(TorchRLModule, SquashedGaussianActorAPI):
         self.actor_encoder = build_encoder(observation_space, **encoder_kwargs)
         obs_dim, act_dim = self.actor_encoder.out_dim, int(action_space.shape[0])
         self.use_sde = use_sde  # gSDE exploration: noise redrawn once per sampling round (SB3's sde_sample_freq=-1)
-        self.actor: nn.Module = (SDEActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init, clip_mean) if use_sde
-                                 else mlp(obs_dim, hidden_sizes, 2 * act_dim, activation, ortho_init=False))
+        self.actor: nn.Module = (
+            SDEActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init, clip_mean) if use_sde
+            else mlp(obs_dim, hidden_sizes, 2 * act_dim, activation, ortho_init=False))
         self.critic = TwinQ(obs_dim, act_dim, hidden_sizes, activation,
                             encoder=build_encoder(observation_space, **encoder_kwargs))
         self.critic_target = target_copy(self.critic)
