@@ -9,7 +9,10 @@ rl_zoo3 pins its own SB3 and optuna, so it lives in a venv of its own:
     /tmp/zoovenv/bin/python benchmarks/zoo_peer.py dqn MountainCar-v0 120000 --seeds 0 1 2
 
 Prints one line per seed and the mean +- std, and appends each seed's line to benchmarks/zoo_peer.jsonl (--out), from
-which `python -m rlhydra.benchmark` fills the table's "rl-zoo retrained here" column.
+which `python -m rlhydra.benchmark` fills the table's "rl-zoo retrained here" column. Each line holds the final model's
+return on one env seeded 10,000 + seed (`final_return`) and on the table's own initial states
+(`final_return_table_states`: 5 envs seeded seed + 1,000,000, as rlhydra evaluates; the column uses it when every
+seed of the row has it, "same starts").
 """
 from __future__ import annotations
 
@@ -22,9 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import List
+from typing import Dict, List
 
 EPISODES = 20
+TABLE_EVAL_ENVS = 5  # rlhydra's evaluation.num_envs default; SB3's evaluate_policy gives each env 20 // 5 episodes
+TABLE_EVAL_SEED_OFFSET = 1_000_000  # rlhydra's EVAL_SEED_OFFSET: its evaluation envs reset with seed + this
 
 
 def train(algo: str, env_id: str, budget: int, seed: int, folder: str) -> str:
@@ -36,21 +41,28 @@ def train(algo: str, env_id: str, budget: int, seed: int, folder: str) -> str:
     return run
 
 
-def evaluate(algo: str, env_id: str, run: str, seed: int) -> float:
-    """Mean return of EPISODES deterministic episodes of the final model (the zoo's VecNormalize stats frozen)."""
+def evaluate(algo: str, env_id: str, run: str, seed: int) -> Dict[str, float]:
+    """Mean return of EPISODES deterministic episodes of the final model (the zoo's VecNormalize stats frozen), on
+    two sets of initial states: one env seeded 10,000 + seed (`final_return`, this script's measure from the start),
+    and the table's own (`final_return_table_states`: 5 envs seeded seed + 1,000,000, 4 episodes each, as rlhydra's
+    evaluation runs them), so a row can be set beside the zoo on the very same starts."""
     import rl_zoo3
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
     model = rl_zoo3.ALGOS[algo].load(os.path.join(run, f"{env_id}.zip"), device="cpu")
-    env = make_vec_env(env_id, n_envs=1, seed=10_000 + seed)
     stats = os.path.join(run, env_id, "vecnormalize.pkl")
-    if os.path.isfile(stats):
-        env = VecNormalize.load(stats, env)
-        env.training, env.norm_reward = False, False
-    mean, _ = evaluate_policy(model, env, n_eval_episodes=EPISODES, deterministic=True)
-    return float(mean)
+    means = {}
+    for key, n_envs, env_seed in (("final_return", 1, 10_000 + seed),
+                                  ("final_return_table_states", TABLE_EVAL_ENVS, TABLE_EVAL_SEED_OFFSET + seed)):
+        env = make_vec_env(env_id, n_envs=n_envs, seed=env_seed)  # env i's first reset: env_seed + i
+        if os.path.isfile(stats):
+            env = VecNormalize.load(stats, env)
+            env.training, env.norm_reward = False, False
+        means[key] = float(evaluate_policy(model, env, n_eval_episodes=EPISODES, deterministic=True)[0])
+        env.close()
+    return means
 
 
 def main() -> int:
@@ -68,9 +80,10 @@ def main() -> int:
             start = time.perf_counter()
             run = train(args.algo, args.env_id, args.budget, seed, folder)
             wall = time.perf_counter() - start
-            finals.append(evaluate(args.algo, args.env_id, run, seed))
-        line = {"algo": args.algo, "env_id": args.env_id, "budget": args.budget, "seed": seed,
-                "final_return": finals[-1], "train_s": round(wall, 1)}
+            returns = evaluate(args.algo, args.env_id, run, seed)
+            finals.append(returns["final_return"])
+        line = {"algo": args.algo, "env_id": args.env_id, "budget": args.budget, "seed": seed, **returns,
+                "train_s": round(wall, 1)}
         print(json.dumps(line), flush=True)
         with open(args.out, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")

@@ -35,6 +35,8 @@ from rlhydra.plot import METRIC_ALIASES, load_run, make_curves, plot_curves
 SUITES_DIR = os.path.join("benchmarks", "suites")
 LEARNING_FILE = os.path.join("benchmarks", "LEARNING.md")
 PEER_FILE = os.path.join("benchmarks", "zoo_peer.jsonl")  # rl-zoo retrained here, one line per seed (zoo_peer.py)
+PEER_SAME_STARTS = "final_return_table_states"  # a peer line's return on the table's own initial states
+PeerLines = Dict[Tuple[str, str, int], Dict[int, Dict[str, float]]]  # (algo, env id, budget) -> {seed: returns}
 SMOKE_BUDGET = 256  # env steps per pair with --smoke: every path runs, nothing is learned
 SMOKE_EVAL_EPISODES = 2
 EVAL_KEY = METRIC_ALIASES["eval"]
@@ -79,6 +81,7 @@ class Row:
     skipped: Optional[str] = None  # why the pair did not run (its env cannot be made here)
     unfinished: int = 0  # seeds that did not finish
     peer: List[float] = field(default_factory=list)  # rl-zoo retrained here at this budget (benchmarks/zoo_peer.py)
+    peer_same_starts: bool = False  # the peer's returns are on the table's initial states (else on the zoo's own)
     env_steps: List[int] = field(default_factory=list)  # what each seed ran: whole iterations, so >= the budget
 
 
@@ -162,7 +165,7 @@ def job_folder(overrides: Sequence[str]) -> str:
 
 
 def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str], extra: Sequence[str] = (),
-            peer: Optional[Dict[Tuple[str, str, int], Dict[int, float]]] = None) -> List[Row]:
+            peer: Optional[PeerLines] = None) -> List[Row]:
     """Each pair's results from its jobs' result.json and metrics.jsonl: the job folder named after its config as it
     is now (a folder left by an earlier tuned file or suite setting is not counted)."""
     rows, peer = [], peer or {}
@@ -183,7 +186,9 @@ def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str], 
             row.runs.append(run_dir)
         if not smoke:
             found = peer.get((pair.algorithm, pair.env_id, pair.budget), {})
-            row.peer = [found[s] for s in suite.seeds if s in found]
+            lines = [found[s] for s in suite.seeds if s in found]
+            row.peer_same_starts = bool(lines) and all(PEER_SAME_STARTS in line for line in lines)
+            row.peer = [line[PEER_SAME_STARTS if row.peer_same_starts else "final_return"] for line in lines]
         rows.append(row)
     return rows
 
@@ -201,10 +206,10 @@ def _last_metrics(run_dir: str) -> Dict[str, Any]:
         return {}
 
 
-def read_peer(path: str) -> Dict[Tuple[str, str, int], Dict[int, float]]:
-    """(algo, env id, budget) -> {seed: final return} from benchmarks/zoo_peer.py's JSON lines (a later line for the
-    same seed wins); empty when the file is absent."""
-    peer: Dict[Tuple[str, str, int], Dict[int, float]] = {}
+def read_peer(path: str) -> PeerLines:
+    """(algo, env id, budget) -> {seed: {"final_return": ..., and PEER_SAME_STARTS where the line has it}} from
+    benchmarks/zoo_peer.py's JSON lines (a later line for the same seed wins); empty when the file is absent."""
+    peer: PeerLines = {}
     if not os.path.isfile(path):
         return peer
     with open(path, encoding="utf-8") as f:
@@ -214,7 +219,10 @@ def read_peer(path: str) -> Dict[Tuple[str, str, int], Dict[int, float]]:
             try:
                 r = json.loads(line)
                 key = (str(r["algo"]), str(r["env_id"]), int(r["budget"]))
-                peer.setdefault(key, {})[int(r["seed"])] = float(r["final_return"])
+                returns = {"final_return": float(r["final_return"])}
+                if PEER_SAME_STARTS in r:
+                    returns[PEER_SAME_STARTS] = float(r[PEER_SAME_STARTS])
+                peer.setdefault(key, {})[int(r["seed"])] = returns
             except (ValueError, KeyError, TypeError) as exc:
                 raise BenchmarkError(f"{path}, line {number}: not a zoo_peer.py result ({type(exc).__name__}: "
                                      f"{exc}); fix or delete the line")
@@ -260,7 +268,8 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
             seeds = f"{len(row.returns)}/{len(row.returns) + row.unfinished}"
             wall = f"{np.mean(row.wall_s):.1f} s" if np.mean(row.wall_s) < 10 else f"{np.mean(row.wall_s):,.0f} s"
             speed = f"{np.nanmean(row.steps_per_s):,.0f}"
-        peer = f"{_mean_std(row.peer)} ({len(row.peer)})" if row.peer else "-"
+        starts = "same starts" if row.peer_same_starts else "zoo's starts"
+        peer = f"{_mean_std(row.peer)} ({len(row.peer)}, {starts})" if row.peer else "-"
         ran = max(row.env_steps, default=budget)
         budget_cell = _steps(budget) + (f" ({ran:,} run: whole iterations)" if ran > budget else "")
         lines.append(f"| {row.pair.algorithm} | {row.pair.env_id} | {budget_cell} | {result} | {seeds} | {wall} "
@@ -295,9 +304,10 @@ def section(suite: Suite, rows: Sequence[Row], pngs: Dict[str, str], out: str, c
              "(jobs one at a time unless the command names a parallel launcher). rl-zoo: " + (suite.zoo_source or "n/a") +
              ", one trained agent at its own budget; 'n/a' where the zoo lists no such pair. rl-zoo retrained here: "
              "the zoo's own training (rl_zoo3.train, its hyperparameters) at this row's budget on seeds of this table, "
-             "its final model evaluated as here (20 deterministic episodes), mean ± std (number of seeds), by "
-             "`benchmarks/zoo_peer.py` into "
-             f"{PEER_FILE}; '-' where it was not run.", ""]
+             "its final model evaluated over 20 deterministic episodes, mean ± std (number of seeds, starts), by "
+             f"`benchmarks/zoo_peer.py` into {PEER_FILE}: 'same starts' on this table's initial states (5 envs "
+             "seeded seed + 1,000,000), 'zoo's starts' on one env seeded 10,000 + seed (the lines written before "
+             "zoo_peer.py recorded both); '-' where it was not run.", ""]
     if rows:
         cell = job_overrides(rows[0].pair, seeds_of(suite, smoke)[0], suite, smoke)
         lines += [f"One cell, one seed, alone (the same numbers on CPU): `python train.py {' '.join(cell)}` (each row: "

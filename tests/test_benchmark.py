@@ -84,7 +84,7 @@ def test_rows_compare_with_the_zoo_at_its_budget_and_say_where_they_fall_short()
     assert zoo_cells(short, smoke=True) == ("-100.0 @ 120k", "smoke run, not compared")
     lines = format_table([meets, short, none], suite, smoke=False).splitlines()
     assert lines[2] == "| dqn | MountainCar-v0 | 120k | -99.0 ± 1.0 | 2/2 | 11 s | 110 | -100.0 @ 120k | meets the zoo | - |"
-    assert lines[3] == "| dqn | MountainCar-v0 | 100k (100,800 run: whole iterations) | -120.0 ± 0.0 | 1/2 | 10 s | 100 | -100.0 @ 120k | short by 20.0 | -110.0 ± 10.0 (2) |"
+    assert lines[3] == "| dqn | MountainCar-v0 | 100k (100,800 run: whole iterations) | -120.0 ± 0.0 | 1/2 | 10 s | 100 | -100.0 @ 120k | short by 20.0 | -110.0 ± 10.0 (2, zoo's starts) |"
     assert lines[4] == "| td3 | Foo-v0 | 1k | skipped (below) | 0 | - | - | n/a | not run | - |"
     assert lines[-1] == "- Foo-v0: NameNotFound: Environment Foo doesn't exist"
 
@@ -136,6 +136,18 @@ def test_a_row_counts_only_the_job_folder_of_its_config_as_it_is_now(tmp_path):
     (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, peer=read_peer(str(peer_file)))
     assert row.returns == [480.0] and row.unfinished == 1 and row.steps_per_s == [500.0] and row.env_steps == [1000]
     assert row.peer == [400.0, 500.0]  # this budget and the suite's seeds; a seed's later line wins
+    assert not row.peer_same_starts
+    with peer_file.open("a") as f:  # lines that also carry the return on the table's own initial states
+        f.write(json.dumps({"algo": "ppo", "env_id": "CartPole-v1", "budget": 1000, "seed": 1, "final_return": 1.0,
+                            "final_return_table_states": 450.0}) + "\n")
+    (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, peer=read_peer(str(peer_file)))
+    assert row.peer == [400.0, 1.0] and not row.peer_same_starts  # seed 0 has no same-starts return: none used
+    with peer_file.open("a") as f:
+        f.write(json.dumps({"algo": "ppo", "env_id": "CartPole-v1", "budget": 1000, "seed": 0, "final_return": 2.0,
+                            "final_return_table_states": 420.0}) + "\n")
+    (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, peer=read_peer(str(peer_file)))
+    assert row.peer == [420.0, 450.0] and row.peer_same_starts
+    assert format_table([row], suite, smoke=False).splitlines()[2].endswith("| 435.0 ± 15.0 (2, same starts) |")
     (row,) = collect(str(tmp_path), suite, smoke=False, skipped={}, extra=["algorithm.lr=1e-3"])
     assert row.returns == [] and row.unfinished == 2  # an override given to every job is part of each config
     with pytest.raises(BenchmarkError, match=r"job `algorithm=nope .*has no config .*fix its pair in the suite file"):
