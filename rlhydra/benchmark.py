@@ -251,11 +251,13 @@ def zoo_cells(row: Row, smoke: bool = False) -> Tuple[str, str]:
 
 
 def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
-    """The suite's Markdown table: one line per pair."""
+    """The suite's Markdown table: one line per pair; the rl-zoo columns only where a pair has a zoo reference."""
     episodes = SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes
+    has_zoo = any(row.pair.zoo for row in rows)
     lines = [f"| algorithm | env | budget (env steps) | final eval return, mean ± std ({episodes} det. episodes) "
-             "| seeds | wall time / seed | env steps/s | rl-zoo (its budget) | vs rl-zoo | rl-zoo retrained here |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+             "| seeds | wall time / seed | env steps/s |"
+             + (" rl-zoo (its budget) | vs rl-zoo | rl-zoo retrained here |" if has_zoo else ""),
+             "|---|---|---:|---:|---:|---:|---:|" + ("---:|---|---:|" if has_zoo else "")]
     for row in rows:
         budget = min(row.pair.budget, SMOKE_BUDGET) if smoke else row.pair.budget
         reference, verdict = zoo_cells(row, smoke)
@@ -273,7 +275,7 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
         ran = max(row.env_steps, default=budget)
         budget_cell = _steps(budget) + (f" ({ran:,} run: whole iterations)" if ran > budget else "")
         lines.append(f"| {row.pair.algorithm} | {row.pair.env_id} | {budget_cell} | {result} | {seeds} | {wall} "
-                     f"| {speed} | {reference} | {verdict} | {peer} |")
+                     f"| {speed} |" + (f" {reference} | {verdict} | {peer} |" if has_zoo else ""))
     skipped = {r.pair.env_id: r.skipped for r in rows if r.skipped}
     if skipped:
         lines += ["", "Skipped, their env cannot be made on this machine:"]
@@ -296,22 +298,27 @@ def plot_envs(rows: Sequence[Row], folder: str, suite: str) -> Dict[str, str]:
 def section(suite: Suite, rows: Sequence[Row], pngs: Dict[str, str], out: str, command: str, smoke: bool) -> str:
     """The suite's part of LEARNING.md: how it was made, the table, the curves."""
     versions = ", ".join(f"{p} {_version(p)}" for p in ("torch", "gymnasium", "rlhydra"))
-    lines = [f"## {suite.name}{' (smoke: tiny budgets, 1 seed; not a measurement)' if smoke else ''}", "",
-             f"`{command}` on {datetime.date.today().isoformat()}: {platform.platform()}, {os.cpu_count()} CPUs, "
+    about = (f"`{command}` on {datetime.date.today().isoformat()}: {platform.platform()}, {os.cpu_count()} CPUs, "
              f"{versions}. Each seed's final evaluation is the mean of "
              f"{SMOKE_EVAL_EPISODES if smoke else suite.eval_episodes} deterministic episodes; the table gives the "
              "mean ± std of those over seeds. Wall time and env steps/s are per seed run, training and evaluations "
-             "(jobs one at a time unless the command names a parallel launcher). rl-zoo: " + (suite.zoo_source or "n/a") +
-             ", one trained agent at its own budget; 'n/a' where the zoo lists no such pair. rl-zoo retrained here: "
-             "the zoo's own training (rl_zoo3.train, its hyperparameters) at this row's budget on seeds of this table, "
-             "its final model evaluated over 20 deterministic episodes, mean ± std (number of seeds, starts), by "
-             f"`benchmarks/zoo_peer.py` into {PEER_FILE}: 'same starts' on this table's initial states (5 envs "
-             "seeded seed + 1,000,000), 'zoo's starts' on one env seeded 10,000 + seed (the lines written before "
-             "zoo_peer.py recorded both); '-' where it was not run.", ""]
+             "(jobs one at a time unless the command names a parallel launcher).")
+    if any(row.pair.zoo for row in rows):
+        about += (f" rl-zoo: {suite.zoo_source or 'n/a'}, one trained agent at its own budget; 'n/a' where the zoo "
+                  "lists no such pair. rl-zoo retrained here: the zoo's own training (rl_zoo3.train, its "
+                  "hyperparameters) at this row's budget on seeds of this table, its final model evaluated over 20 "
+                  "deterministic episodes, mean ± std (number of seeds, starts), by `benchmarks/zoo_peer.py` into "
+                  f"{PEER_FILE}: 'same starts' on this table's initial states (5 envs seeded seed + 1,000,000), "
+                  "'zoo's starts' on one env seeded 10,000 + seed (the lines written before zoo_peer.py recorded "
+                  "both); '-' where it was not run.")
+    else:
+        about += f" No reference to meet: {suite.zoo_source or 'the suite gives none'}."
+    lines = [f"## {suite.name}{' (smoke: tiny budgets, 1 seed; not a measurement)' if smoke else ''}", "", about, ""]
     if rows:
         cell = job_overrides(rows[0].pair, seeds_of(suite, smoke)[0], suite, smoke)
         lines += [f"One cell, one seed, alone (the same numbers on CPU): `python train.py {' '.join(cell)}` (each row: "
-                  "its algorithm, env.id and budget; seed=" + ", ".join(map(str, seeds_of(suite, smoke))) + ").", ""]
+                  "its algorithm, env.id, budget and the pair's own overrides in the suite file; seed="
+                  + ", ".join(map(str, seeds_of(suite, smoke))) + ").", ""]
     lines += [format_table(rows, suite, smoke), ""]
     if pngs:
         folder = os.path.dirname(os.path.abspath(out))

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from rlhydra.benchmark import (BenchmarkError, Pair, Row, Suite, collect, env_problem, format_table, job_folder,
-                               job_overrides, load_suite, plot_envs, read_peer, write_learning, zoo_cells)
+                               job_overrides, load_suite, plot_envs, read_peer, section, write_learning, zoo_cells)
 from tests.conftest import ROOT
 
 
@@ -89,6 +89,20 @@ def test_rows_compare_with_the_zoo_at_its_budget_and_say_where_they_fall_short()
     assert lines[-1] == "- Foo-v0: NameNotFound: Environment Foo doesn't exist"
 
 
+def test_a_section_speaks_of_the_zoo_only_where_its_suite_has_a_reference():
+    with_zoo = Suite("classic", [0], 20, 10, "zoo benchmark.md", [Pair("ppo", "CartPole-v1", 1000, {"return": 500.0,
+                                                                                                     "budget": 1000})])
+    without = Suite("minatar", [0], 20, 10, "none: no MinAtar entry",
+                    [Pair("dqn", "MinAtar/Breakout-v1", 1000, None, ("algorithm.exploration_fraction=0.2",))])
+    text = section(with_zoo, [Row(p, [], [], [], []) for p in with_zoo.pairs], {}, "L.md", "cmd", smoke=False)
+    assert "rl-zoo: zoo benchmark.md, one trained agent" in text and "rl-zoo retrained here" in text
+    text = section(without, [Row(p, [], [], [], []) for p in without.pairs], {}, "L.md", "cmd", smoke=False)
+    assert "No reference to meet: none: no MinAtar entry." in text and "zoo" not in text.split("\n| ")[1]
+    assert "retrained" not in text and text.split("\n| ")[2].count("|") == 7  # no rl-zoo columns: 7 cells
+    assert "env.id=MinAtar/Breakout-v1 total_steps=1000 seed=0" in text
+    assert "algorithm.exploration_fraction=0.2`" in text  # the one-cell command carries the pair's overrides
+
+
 def test_a_suite_rewrites_only_its_own_section_of_learning_md(tmp_path):
     out = tmp_path / "LEARNING.md"
     write_learning(str(out), "classic", "## classic\nold\n")
@@ -118,7 +132,7 @@ def test_a_broken_peer_file_names_the_line_and_the_fix(tmp_path):
 
 
 def test_a_row_counts_only_the_job_folder_of_its_config_as_it_is_now(tmp_path):
-    suite = Suite("t", [0, 1], 20, 10, "zoo", [Pair("ppo", "CartPole-v1", 1000)])
+    suite = Suite("t", [0, 1], 20, 10, "zoo", [Pair("ppo", "CartPole-v1", 1000, {"return": 500.0, "budget": 1000})])
     jobs = [job_overrides(suite.pairs[0], seed, suite, smoke=False) for seed in (0, 1)]
     assert job_folder(jobs[0]).startswith("ppo_CartPole-v1_") and job_folder(jobs[0]) != job_folder(jobs[1])
 
