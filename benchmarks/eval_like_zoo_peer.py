@@ -19,21 +19,19 @@ import sys
 import gymnasium as gym
 
 from _common import REPO
+from zoo_peer import EPISODES, ZOO_EVAL_SEED_OFFSET
 
 sys.path.insert(0, str(REPO))
 from rlhydra.benchmark import job_folder, job_overrides, load_suite  # noqa: E402
 from rlhydra.env.make import resolve_env_spec  # noqa: E402
 from rlhydra.models.rl_module import RLModule  # noqa: E402
 
-EPISODES = 20
-ZOO_EVAL_SEED = 10_000  # zoo_peer.py's evaluation env: make_vec_env(env_id, n_envs=1, seed=10_000 + seed)
-
 
 def evaluate(checkpoint: str, env_id: str, seed: int) -> float:
     """Mean return of EPISODES deterministic episodes on one env, reset with 10,000 + seed once."""
     module = RLModule.from_checkpoint(checkpoint)
     env = gym.make(resolve_env_spec(env_id))
-    obs, _ = env.reset(seed=ZOO_EVAL_SEED + seed)
+    obs, _ = env.reset(seed=ZOO_EVAL_SEED_OFFSET + seed)
     returns = []
     while len(returns) < EPISODES:
         total, done = 0.0, False

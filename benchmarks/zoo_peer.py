@@ -28,6 +28,7 @@ import time
 from typing import Dict, List
 
 EPISODES = 20
+ZOO_EVAL_SEED_OFFSET = 10_000  # this script's own evaluation env: one env seeded 10,000 + seed
 TABLE_EVAL_ENVS = 5  # rlhydra's evaluation.num_envs default; SB3's evaluate_policy gives each env 20 // 5 episodes
 TABLE_EVAL_SEED_OFFSET = 1_000_000  # rlhydra's EVAL_SEED_OFFSET: its evaluation envs reset with seed + this
 
@@ -54,7 +55,7 @@ def evaluate(algo: str, env_id: str, run: str, seed: int) -> Dict[str, float]:
     model = rl_zoo3.ALGOS[algo].load(os.path.join(run, f"{env_id}.zip"), device="cpu")
     stats = os.path.join(run, env_id, "vecnormalize.pkl")
     means = {}
-    for key, n_envs, env_seed in (("final_return", 1, 10_000 + seed),
+    for key, n_envs, env_seed in (("final_return", 1, ZOO_EVAL_SEED_OFFSET + seed),
                                   ("final_return_table_states", TABLE_EVAL_ENVS, TABLE_EVAL_SEED_OFFSET + seed)):
         env = make_vec_env(env_id, n_envs=n_envs, seed=env_seed)  # env i's first reset: env_seed + i
         if os.path.isfile(stats):
