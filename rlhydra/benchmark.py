@@ -375,10 +375,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cmd = [sys.executable, "-m", "rlhydra", "--config-dir", folder, "--config-name", name, "-m", *args.overrides]
         print(f"rlhydra.benchmark: {len(jobs)} jobs into {runs_dir} (run the same command again to continue)",
               flush=True)
-        try:
-            code = subprocess.run(cmd).returncode
-        except KeyboardInterrupt:
-            code = 130
+        code = _wait_for(subprocess.Popen(cmd))
     try:
         peer = read_peer(PEER_FILE)
         rows = collect(runs_dir, suite, args.smoke, skipped, args.overrides, peer)
@@ -393,6 +390,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"\nrlhydra.benchmark: wrote {out} and {len(pngs)} learning-curve PNG(s)"
           + ("" if code == 0 else f"; some jobs did not finish (exit code {code}): run the same command to continue"))
     return 0 if code == 0 else 1
+
+
+def _wait_for(proc: subprocess.Popen) -> int:
+    """The multirun's exit code. Ctrl-C reaches it too: its jobs save a checkpoint and stop, so wait for them rather
+    than kill them (as subprocess.run would)."""
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            continue
 
 
 def _mean_std(values: Sequence[float]) -> str:

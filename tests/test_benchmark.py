@@ -187,3 +187,33 @@ def test_the_classic_smoke_run_writes_the_table_and_the_curves(tmp_path):
     for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0"):
         assert (tmp_path / "learning" / f"classic_{env_id}.png").stat().st_size > 0
         assert f"![{env_id}](learning/classic_{env_id}.png)" in text
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_parallel_suite_with_a_checkpoint_per_running_job_and_the_table_says_so(tmp_path):
+    import os
+    import signal
+    import time
+
+    suite, runs, out = tmp_path / "tiny.yaml", tmp_path / "runs", tmp_path / "LEARNING.md"
+    suite.write_text("seeds: [0, 1, 2]\neval_episodes: 2\ncheckpoint_interval: 20\nzoo_source: none\n"
+                     "pairs:\n- {algorithm: ppo, env_id: CartPole-v1, budget: 40960}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "rlhydra.benchmark", str(suite), "hydra/launcher=parallel",
+                             "--runs", str(runs), "--out", str(out), "logger=jsonl"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        metrics = list(runs.glob("*/metrics.jsonl"))
+        if len(metrics) == 2 and all(len(m.read_text().splitlines()) >= 3 for m in metrics):
+            break
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)  # polling for the jobs' progress, not synchronising with a fixed delay
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the benchmark, its multirun and the job processes
+    stdout, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 1 and "Traceback" not in stderr, stderr[-3000:]
+    # the benchmark waited for its multirun, which waited for its jobs, before it wrote the table
+    assert stdout.index("rlhydra: multirun stopped: 0 job(s) ended, 2 stopped early, 1 not started") < \
+        stdout.index("some jobs did not finish (exit code 130): run the same command to continue")
+    assert "| ppo | CartPole-v1 | 40,960 | not finished | 0/3 |" in out.read_text()
+    finals = sorted(runs.glob("*/checkpoints/final/metadata.json"))
+    assert len(finals) == 2 and len(list(runs.glob("*/metrics.jsonl"))) == 2  # the third job never started

@@ -102,7 +102,7 @@ def test_a_run_stopped_by_stop_at_return_says_why(tmp_path):
 MPS = ("rlhydra: learner.accelerator=mps: Apple's MPS backend is not available on this machine (it exists only on "
        "macOS with Apple silicon). Use learner.accelerator=cpu, or cuda on a machine with an NVIDIA GPU.")
 SLURM = ("rlhydra: hydra/launcher=slurm: SLURM is not available on this machine (no sbatch on PATH); run it on your "
-         "cluster's login node. Here use hydra/launcher=parallel (joblib: several jobs at once on this machine), "
+         "cluster's login node. Here use hydra/launcher=parallel (several jobs at once on this machine), "
          "hydra/launcher=submitit_local (submitit's path, as local processes), or no hydra/launcher (one job after "
          "another).")
 

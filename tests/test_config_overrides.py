@@ -239,7 +239,7 @@ def test_help_lists_groups_and_every_key_with_its_value_and_help():
     (["-m", "hydra/sweeper=rlhydra_optuna", "seed=0,1"], "the package optuna", 'pip install "rlhydra[sweeps]"'),
     (["-m", "hydra/sweeper=optuna", "seed=0,1"], "the Hydra plugin hydra-optuna-sweeper",
      "pip install hydra-optuna-sweeper (it pins optuna<3; rlhydra's own sweeper needs no plugin"),
-    (["-m", "hydra/launcher=parallel", "seed=0,1"], "the Hydra plugin hydra-joblib-launcher",
+    (["-m", "hydra/launcher=parallel", "seed=0,1"], "the package joblib",
      'pip install "rlhydra[sweeps]"'),
 ])
 def test_a_missing_sweeper_or_launcher_plugin_names_what_to_install(argv, needed, install, monkeypatch):
@@ -247,7 +247,7 @@ def test_a_missing_sweeper_or_launcher_plugin_names_what_to_install(argv, needed
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (
-        None if name.startswith("hydra_plugins.hydra_") or name == "optuna" else real(name, *a)))
+        None if name.startswith("hydra_plugins.hydra_") or name in ("optuna", "joblib") else real(name, *a)))
     with pytest.raises(OverrideError) as info:
         check_command_line(argv, CONF)
     assert f"needs {needed}, which is not installed: {install}" in str(info.value)

@@ -131,3 +131,44 @@ def test_ctrl_c_in_a_multirun_says_how_to_continue_and_the_same_command_resumes_
     steps = [row["env_steps"] for row in rows(job_dir)]
     assert steps == list(range(256, 5121, 256))  # its env steps continue where the stop left them
     assert [r["status"] for r in read_job_results(str(sweep_dir))] == ["ok", "ok"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_parallel_multirun_lets_every_running_job_save_and_starts_no_new_one(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    sweep_dir = tmp_path / "sweep"
+    command = [sys.executable, "train.py", "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "seed=0,1,2",
+               "total_steps=20480", "evaluation.interval=0", "logger=jsonl", f"hydra.sweep.dir={sweep_dir}"]
+    # its own process group, as a terminal's foreground job: Ctrl-C reaches the launcher and every job process
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        metrics = list(sweep_dir.glob("*/metrics.jsonl"))
+        if len(metrics) == 2 and all(len(m.read_text().splitlines()) >= 3 for m in metrics):
+            break
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)  # polling for the jobs' progress, not synchronising with a fixed delay
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    results = read_job_results(str(sweep_dir))
+    assert sorted(o for r in results for o in r["overrides"] if o.startswith("seed=")) == ["seed=0", "seed=1"]
+    for r in results:  # each running job finished its iteration and wrote its final checkpoint
+        assert r["status"] == "stopped" and 0 < r["env_steps"] < 20480, r
+        assert r["checkpoint"] == os.path.join(r["run_dir"], "checkpoints", "final")
+        assert os.path.isfile(os.path.join(r["checkpoint"], "metadata.json"))
+    assert len(list(sweep_dir.glob("*/metrics.jsonl"))) == 2  # seed=2 never started
+
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for r in results:
+        assert f"continuing from {r['checkpoint']}" in again.stdout
+    finished = read_job_results(str(sweep_dir))
+    assert len(finished) == 3 and all(r["status"] == "ok" and r["env_steps"] == 20480 for r in finished)

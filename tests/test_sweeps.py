@@ -108,7 +108,7 @@ def test_sweep_files_compose_with_their_sweeper(name, sweeper, sampler):
 
 
 @pytest.mark.parametrize("launcher, target", [
-    ("parallel", "JoblibLauncher"),
+    ("parallel", "ParallelLauncher"),
     ("slurm", "SlurmLauncher"),
 ])
 def test_launcher_files_compose(launcher, target):

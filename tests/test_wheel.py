@@ -153,5 +153,5 @@ def test_the_generated_script_and_python_m_rlhydra(installed, tmp_path):
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     hydra_cfg = OmegaConf.create(sweep.stdout).hydra
     assert hydra_cfg.sweeper._target_.endswith("OptunaSweeper") and hydra_cfg.sweeper.study_name == "rlhydra_tpe"
-    assert hydra_cfg.launcher._target_.endswith("JoblibLauncher") and hydra_cfg.launcher.n_jobs == 2
+    assert hydra_cfg.launcher._target_.endswith("ParallelLauncher") and hydra_cfg.launcher.n_jobs == 2
     assert not os.listdir(tmp_path)  # --cfg and a config error write no run folder

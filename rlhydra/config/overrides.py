@@ -520,7 +520,7 @@ class _Check:
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
 SLURM_LAUNCHERS = ("slurm", "submitit_slurm")  # rlhydra/conf/hydra/launcher/slurm.yaml and the plugin's own
-LOCAL_LAUNCHERS = ("hydra/launcher=parallel (joblib: several jobs at once on this machine), hydra/launcher="
+LOCAL_LAUNCHERS = ("hydra/launcher=parallel (several jobs at once on this machine), hydra/launcher="
                    "submitit_local (submitit's path, as local processes), or no hydra/launcher (one job after another)")
 
 
@@ -544,7 +544,7 @@ PLUGINS = {
     "optuna": ("hydra_plugins.hydra_optuna_sweeper",
                "pip install hydra-optuna-sweeper (it pins optuna<3; rlhydra's own sweeper needs no plugin: "
                "hydra/sweeper=rlhydra_optuna, see sweeps/)"),
-    "parallel": ("hydra_plugins.hydra_joblib_launcher", SWEEPS_EXTRA),
+    "parallel": ("joblib", SWEEPS_EXTRA),  # rlhydra's own launcher (hydra_plugins/rlhydra_parallel_launcher)
     "joblib": ("hydra_plugins.hydra_joblib_launcher", SWEEPS_EXTRA),
     "submitit_local": ("hydra_plugins.hydra_submitit_launcher", SWEEPS_EXTRA),
     "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", SWEEPS_EXTRA),
