@@ -94,11 +94,12 @@ class ParallelLauncher(Launcher):
                     idx = running.pop(future)
                     try:
                         returns[idx] = future.result()
-                    except Exception as exc:  # the worker process died (loky then ends the other workers too)
+                    except Exception as exc:  # its config did not load, or the worker process died
                         raise CompactHydraException(
-                            f"job #{initial_job_idx + idx} ({' '.join(job_overrides[idx])}): its worker process "
-                            f"died ({type(exc).__name__}: {exc}); run the same command to continue the multirun "
-                            "(finished jobs are skipped, the others resume from their last checkpoint)") from None
+                            f"job #{initial_job_idx + idx} ({' '.join(job_overrides[idx])}) failed in its worker "
+                            f"process: {type(exc).__name__}: {exc}\nOnce that is fixed, the same command continues "
+                            "the multirun (finished jobs are skipped, the others resume from their last checkpoint)"
+                        ) from None
         stopped = [r.code for r in returns.values() if isinstance(r, JobStopped)]
         if stop.signal is not None or stopped:
             print(f"rlhydra: multirun stopped: {len(returns) - len(stopped)} job(s) ended, {len(stopped)} stopped "
