@@ -117,6 +117,15 @@ def test_launcher_files_compose(launcher, target):
         assert cfg.hydra.launcher._target_.endswith(target)
 
 
+def test_the_parallel_launcher_takes_its_job_count_from_the_config_and_refuses_none():
+    from hydra.utils import instantiate
+
+    cfg = compose_sweep("config", ["hydra/launcher=parallel", "hydra.launcher.n_jobs=3"])
+    assert instantiate(cfg.hydra.launcher).n_jobs == 3
+    with pytest.raises(Exception, match=r"hydra.launcher.n_jobs=0: give the number of jobs to run at once, 1 or more"):
+        instantiate(cfg.hydra.launcher, n_jobs=0)
+
+
 def test_summary_marks_failures_and_picks_the_best():
     rows = [
         {"job": 0, "overrides": ["env=cartpole", "seed=0"], "status": "ok", "final_return": 10.0,
