@@ -104,6 +104,7 @@ class ParallelLauncher(Launcher):
         if stop.signal is not None or stopped:
             print(f"rlhydra: multirun stopped: {len(returns) - len(stopped)} job(s) ended, {len(stopped)} stopped "
                   f"early, {len(queue)} not started; run the same command to continue", flush=True)
+            executor.shutdown(wait=True)  # the idle workers end before the exit, not in its cleanup
             sys.exit(128 + stop.signal if stop.signal is not None else stopped[0])
         return [returns[idx] for idx in range(len(job_overrides))]  # type: ignore[misc]
 
