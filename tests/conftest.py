@@ -108,3 +108,17 @@ def resumes_exactly(config, tmp_path, check_resumed=lambda algo: None):
     assert all(torch.equal(expected[k], got[k]) for k in expected)
     assert again["train/episode_return_mean"] == last["train/episode_return_mean"]
     return last, again
+
+
+def wait_for_jobs_running(proc, folder, jobs: int, rows: int = 3, timeout: float = 120) -> None:
+    """Poll until `jobs` job folders under `folder` each have `rows` metrics rows (the process must not end first)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metrics = list(folder.glob("*/metrics.jsonl"))
+        if len(metrics) == jobs and all(len(m.read_text().splitlines()) >= rows for m in metrics):
+            return
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)  # polling for the jobs' progress, not synchronising with a fixed delay
+    raise AssertionError(f"{jobs} job(s) under {folder} did not reach {rows} metrics rows in {timeout} s")

@@ -193,7 +193,8 @@ def test_the_classic_smoke_run_writes_the_table_and_the_curves(tmp_path):
 def test_ctrl_c_stops_a_parallel_suite_with_a_checkpoint_per_running_job_and_the_table_says_so(tmp_path):
     import os
     import signal
-    import time
+
+    from tests.conftest import wait_for_jobs_running
 
     suite, runs, out = tmp_path / "tiny.yaml", tmp_path / "runs", tmp_path / "LEARNING.md"
     suite.write_text("seeds: [0, 1, 2]\neval_episodes: 2\ncheckpoint_interval: 20\nzoo_source: none\n"
@@ -201,13 +202,7 @@ def test_ctrl_c_stops_a_parallel_suite_with_a_checkpoint_per_running_job_and_the
     proc = subprocess.Popen([sys.executable, "-m", "rlhydra.benchmark", str(suite), "hydra/launcher=parallel",
                              "--runs", str(runs), "--out", str(out), "logger=jsonl"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        metrics = list(runs.glob("*/metrics.jsonl"))
-        if len(metrics) == 2 and all(len(m.read_text().splitlines()) >= 3 for m in metrics):
-            break
-        assert proc.poll() is None, proc.communicate()[1]
-        time.sleep(0.05)  # polling for the jobs' progress, not synchronising with a fixed delay
+    wait_for_jobs_running(proc, runs, jobs=2)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the benchmark, its multirun and the job processes
     stdout, stderr = proc.communicate(timeout=90)
     assert proc.returncode == 1 and "Traceback" not in stderr, stderr[-3000:]

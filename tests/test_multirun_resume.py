@@ -138,9 +138,8 @@ def test_ctrl_c_in_a_parallel_multirun_lets_every_running_job_save_and_starts_no
     import signal
     import subprocess
     import sys
-    import time
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, wait_for_jobs_running
 
     sweep_dir = tmp_path / "sweep"
     command = [sys.executable, "train.py", "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "seed=0,1,2",
@@ -148,13 +147,7 @@ def test_ctrl_c_in_a_parallel_multirun_lets_every_running_job_save_and_starts_no
     # its own process group, as a terminal's foreground job: Ctrl-C reaches the launcher and every job process
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        metrics = list(sweep_dir.glob("*/metrics.jsonl"))
-        if len(metrics) == 2 and all(len(m.read_text().splitlines()) >= 3 for m in metrics):
-            break
-        assert proc.poll() is None, proc.communicate()[1]
-        time.sleep(0.05)  # polling for the jobs' progress, not synchronising with a fixed delay
+    wait_for_jobs_running(proc, sweep_dir, jobs=2)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 130 and "Traceback" not in err and "leaked" not in err, err[-3000:]
