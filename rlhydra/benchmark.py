@@ -25,12 +25,13 @@ import gymnasium as gym
 import numpy as np
 import yaml
 
+from rlhydra.benchmark_record import SeedResult, from_run_dir, read_record, record_path, write_record
 from rlhydra.config.registry import get_algorithm_spec
 from rlhydra.config.schema import OffPolicyTrainingConfig
 from rlhydra.config.tuned import CONF_DIR
 from rlhydra.env.make import resolve_env_spec
-from rlhydra.multirun import job_dir_name, previous_run
-from rlhydra.plot import METRIC_ALIASES, load_run, make_curves, plot_curves
+from rlhydra.multirun import job_dir_name
+from rlhydra.plot import METRIC_ALIASES, make_curves, plot_curves
 
 SUITES_DIR = os.path.join("benchmarks", "suites")
 LEARNING_FILE = os.path.join("benchmarks", "LEARNING.md")
@@ -77,12 +78,13 @@ class Row:
     returns: List[float]
     wall_s: List[float]
     steps_per_s: List[float]
-    runs: List[str]
+    runs: List[SeedResult]  # each finished seed: from its run folder, else from the suite's record
     skipped: Optional[str] = None  # why the pair did not run (its env cannot be made here)
     unfinished: int = 0  # seeds that did not finish
     peer: List[float] = field(default_factory=list)  # rl-zoo retrained here at this budget (benchmarks/zoo_peer.py)
     peer_same_starts: bool = False  # the peer's returns are on the table's initial states (else on the zoo's own)
     env_steps: List[int] = field(default_factory=list)  # what each seed ran: whole iterations, so >= the budget
+    carried: Optional[str] = None  # with no seed here: the row's line in the table as it was, kept rather than lost
 
 
 def load_suite(name: str) -> Suite:
@@ -165,25 +167,23 @@ def job_folder(overrides: Sequence[str]) -> str:
 
 
 def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str], extra: Sequence[str] = (),
-            peer: Optional[PeerLines] = None) -> List[Row]:
-    """Each pair's results from its jobs' result.json and metrics.jsonl: the job folder named after its config as it
-    is now (a folder left by an earlier tuned file or suite setting is not counted)."""
-    rows, peer = [], peer or {}
+            peer: Optional[PeerLines] = None, record: Optional[Dict[str, SeedResult]] = None) -> List[Row]:
+    """Each pair's results from its jobs' result.json and metrics.jsonl, else from the suite's record: the job folder
+    named after its config as it is now (a folder left by an earlier tuned file or suite setting is not counted)."""
+    rows, peer, record = [], peer or {}, record or {}
     for pair in suite.pairs:
         row = Row(pair, [], [], [], [], skipped=skipped.get(pair))
         for seed in [] if row.skipped else seeds_of(suite, smoke):
-            run_dir = os.path.join(runs_dir, job_folder([*job_overrides(pair, seed, suite, smoke), *extra]))
-            result = previous_run(run_dir).result or {}
-            final = result.get("final_return") if result.get("status") == "ok" else None
-            if not isinstance(final, (int, float)) or not math.isfinite(final):
+            name = job_folder([*job_overrides(pair, seed, suite, smoke), *extra])
+            result = from_run_dir(os.path.join(runs_dir, name)) or record.get(name)
+            if result is None:
                 row.unfinished += 1
                 continue
-            wall = float(_last_metrics(run_dir).get("time_s") or result.get("time_s") or 0.0)
-            row.returns.append(float(final))
-            row.wall_s.append(wall)
-            row.env_steps.append(int(result.get("env_steps") or 0))
-            row.steps_per_s.append(row.env_steps[-1] / wall if wall > 0 else math.nan)
-            row.runs.append(run_dir)
+            row.returns.append(result.final_return)
+            row.wall_s.append(result.wall_s)
+            row.env_steps.append(result.env_steps)
+            row.steps_per_s.append(result.env_steps / result.wall_s if result.wall_s > 0 else math.nan)
+            row.runs.append(result)
         if not smoke:
             found = peer.get((pair.algorithm, pair.env_id, pair.budget), {})
             lines = [found[s] for s in suite.seeds if s in found]
@@ -195,15 +195,6 @@ def collect(runs_dir: str, suite: Suite, smoke: bool, skipped: Dict[Pair, str], 
 
 def seeds_of(suite: Suite, smoke: bool) -> List[int]:
     return suite.seeds[:1] if smoke else suite.seeds
-
-
-def _last_metrics(run_dir: str) -> Dict[str, Any]:
-    try:
-        with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
-            lines = [line for line in f if line.strip()]
-        return json.loads(lines[-1]) if lines else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def read_peer(path: str) -> PeerLines:
@@ -259,6 +250,9 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
              + (" rl-zoo (its budget) | vs rl-zoo | rl-zoo retrained here |" if has_zoo else ""),
              "|---|---|---:|---:|---:|---:|---:|" + ("---:|---|---:|" if has_zoo else "")]
     for row in rows:
+        if row.carried:
+            lines.append(row.carried)
+            continue
         budget = min(row.pair.budget, SMOKE_BUDGET) if smoke else row.pair.budget
         reference, verdict = zoo_cells(row, smoke)
         if row.skipped:
@@ -284,15 +278,31 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
 
 
 def plot_envs(rows: Sequence[Row], folder: str, suite: str) -> Dict[str, str]:
-    """One PNG per env id: a line per algorithm (mean over seeds, a band of one std); env id -> path."""
+    """One PNG per env id: a line per algorithm (mean over seeds, a band of one std); env id -> path. An env with a
+    carried row keeps the PNG it has (its runs are not here to draw it again)."""
     written = {}
     for env_id in dict.fromkeys(r.pair.env_id for r in rows):
-        runs = [load_run(d, EVAL_KEY) for r in rows if r.pair.env_id == env_id for d in r.runs]
-        curves = make_curves(runs)
+        path = os.path.join(folder, f"{suite}_{re.sub(r'[^A-Za-z0-9._-]', '_', env_id)}.png")  # MinAtar/x-v1
+        if any(r.carried for r in rows if r.pair.env_id == env_id) and os.path.isfile(path):
+            written[env_id] = path
+            continue
+        curves = make_curves([seed.as_run() for r in rows if r.pair.env_id == env_id for seed in r.runs])
         if curves:
-            path = os.path.join(folder, f"{suite}_{re.sub(r'[^A-Za-z0-9._-]', '_', env_id)}.png")  # MinAtar/x-v1
             written[env_id] = plot_curves(curves, EVAL_KEY, path, title=f"{env_id} ({suite} suite)")
     return written
+
+
+def carry_rows(rows: Sequence[Row], old_section: str) -> None:
+    """Give each row with no finished seed here its line from the table as it was, where that line has a result: a
+    report written where the run folders and the record lack a row keeps the row rather than blanking it."""
+    old = {}
+    for line in old_section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) > 4 and cells[3] not in ("not finished", "skipped (below)"):
+            old[(cells[0], cells[1], cells[2].split(" (")[0])] = line
+    for row in rows:
+        if not row.returns and not row.skipped:
+            row.carried = old.get((row.pair.algorithm, row.pair.env_id, _steps(row.pair.budget)))
 
 
 def section(suite: Suite, rows: Sequence[Row], pngs: Dict[str, str], out: str, command: str, smoke: bool) -> str:
@@ -320,6 +330,12 @@ def section(suite: Suite, rows: Sequence[Row], pngs: Dict[str, str], out: str, c
                   "its algorithm, env.id, budget and the pair's own overrides in the suite file; seed="
                   + ", ".join(map(str, seeds_of(suite, smoke))) + ").", ""]
     lines += [format_table(rows, suite, smoke), ""]
+    carried = [f"{r.pair.algorithm} {r.pair.env_id}" for r in rows if r.carried]
+    if carried:
+        lines += [f"Kept from the table as it was ({len(carried)} row(s): {', '.join(carried)}): their run folders "
+                  "are not in the sweep folder and their seeds not in the suite's record "
+                  f"(learning/{suite.name}_runs.jsonl); an env's curves PNG stays as it was where one of its rows is "
+                  "kept.", ""]
     if pngs:
         folder = os.path.dirname(os.path.abspath(out))
         lines += ["Learning curves (evaluation return against env steps, mean ± std over seeds):", ""]
@@ -327,9 +343,21 @@ def section(suite: Suite, rows: Sequence[Row], pngs: Dict[str, str], out: str, c
     return "\n".join(lines) + "\n"
 
 
+def section_markers(suite: str) -> Tuple[str, str]:
+    """The lines around a suite's section in LEARNING.md."""
+    return f"<!-- rlhydra.benchmark {suite}: begin -->", f"<!-- rlhydra.benchmark {suite}: end -->"
+
+
+def read_section(out: str, suite: str) -> str:
+    """The suite's section of `out` as it is now; "" when there is none."""
+    begin, end = section_markers(suite)
+    text = open(out, encoding="utf-8").read() if os.path.isfile(out) else ""
+    return text[text.index(begin):text.index(end)] if begin in text and end in text else ""
+
+
 def write_learning(out: str, suite: str, text: str) -> None:
     """Put `text` in `out` between this suite's markers; other suites' sections stay as they are."""
-    begin, end = f"<!-- rlhydra.benchmark {suite}: begin -->", f"<!-- rlhydra.benchmark {suite}: end -->"
+    begin, end = section_markers(suite)
     old = open(out, encoding="utf-8").read() if os.path.isfile(out) else (
         "# Learning results\n\nWritten by `python -m rlhydra.benchmark <suite>` (suites: benchmarks/suites/); "
         "each suite's section is rewritten by its own run.\n")
@@ -378,16 +406,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         code = _wait_for(subprocess.Popen(cmd))
     try:
         peer = read_peer(PEER_FILE)
-        rows = collect(runs_dir, suite, args.smoke, skipped, args.overrides, peer)
-    except BenchmarkError as exc:
+        record_file = record_path(out, suite.name)
+        record = read_record(record_file)
+        rows = collect(runs_dir, suite, args.smoke, skipped, args.overrides, peer, record)
+    except ValueError as exc:  # BenchmarkError, or a broken line of the record
         print(f"rlhydra.benchmark: {exc}", file=sys.stderr)
         return 2
+    found = [seed for row in rows for seed in row.runs]
+    if found:
+        write_record(record_file, record, found)
+    if not args.smoke:
+        carry_rows(rows, read_section(out, suite.name))
     pngs = plot_envs(rows, os.path.join(os.path.dirname(os.path.abspath(out)), "learning"), suite.name)
     command = " ".join(["python -m rlhydra.benchmark", args.suite, *(["--smoke"] if args.smoke else []),
                         *args.overrides])
     write_learning(out, suite.name, section(suite, rows, pngs, out, command, args.smoke))
     print(format_table(rows, suite, args.smoke))
-    print(f"\nrlhydra.benchmark: wrote {out} and {len(pngs)} learning-curve PNG(s)"
+    kept = sum(bool(row.carried) for row in rows)
+    print(f"\nrlhydra.benchmark: wrote {out}, {len(pngs)} learning-curve PNG(s)"
+          + (f" and the finished seeds into {record_file}" if found else "")
+          + (f"; kept {kept} row(s) from the table as it was (no run of theirs here)" if kept else "")
           + ("" if code == 0 else f"; some jobs did not finish (exit code {code}): run the same command to continue"))
     return 0 if code == 0 else 1
 

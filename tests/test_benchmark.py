@@ -9,6 +9,7 @@ import pytest
 
 from rlhydra.benchmark import (BenchmarkError, Pair, Row, Suite, collect, env_problem, format_table, job_folder,
                                job_overrides, load_suite, plot_envs, read_peer, section, write_learning, zoo_cells)
+from rlhydra.benchmark_record import SeedResult
 from tests.conftest import ROOT
 
 
@@ -53,11 +54,8 @@ def test_a_pairs_own_overrides_reach_only_its_jobs_and_a_bad_list_names_the_pair
 def test_package_namespaced_envs_are_made_and_their_curves_are_files_beside_the_others(tmp_path):
     assert env_problem("MinAtar/Breakout-v1") is None  # minatar registers its ids only when asked
     assert env_problem("MinAtar/NoSuchGame-v1").startswith("ConfigError: env.id=MinAtar/NoSuchGame-v1")
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "metrics.jsonl").write_text("".join(json.dumps({"env_steps": s, "eval/episode_return_mean": r}) + "\n"
-                                               for s, r in ((100, 1.0), (200, 2.0))))
-    row = Row(Pair("ppo", "MinAtar/Breakout-v1", 200), [2.0], [1.0], [200.0], [str(run)])
+    seed = SeedResult("ppo_MinAtar_Breakout-v1_0123abcd", 2.0, 200, 1.0, curve=[(100, 1.0), (200, 2.0)])
+    row = Row(Pair("ppo", "MinAtar/Breakout-v1", 200), [2.0], [1.0], [200.0], [seed])
     pngs = plot_envs([row], str(tmp_path / "learning"), "minatar")
     assert pngs == {"MinAtar/Breakout-v1": str(tmp_path / "learning" / "minatar_MinAtar_Breakout-v1.png")}
     assert (tmp_path / "learning" / "minatar_MinAtar_Breakout-v1.png").stat().st_size > 0

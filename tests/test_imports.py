@@ -21,7 +21,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("runtime", ("core/",)),
     ("algorithms", ("algorithms/",)),
     ("command line and package face", ("cli.py", "__main__.py", "sweep_summary.py", "plot.py", "__init__.py",
-                                        "multirun.py", "optuna_study.py", "benchmark.py")),
+                                        "multirun.py", "optuna_study.py", "benchmark.py",
+                                        "benchmark_record.py")),
 ]
 
 
