@@ -41,6 +41,7 @@ PeerLines = Dict[Tuple[str, str, int], Dict[int, Dict[str, float]]]  # (algo, en
 SMOKE_BUDGET = 256  # env steps per pair with --smoke: every path runs, nothing is learned
 SMOKE_EVAL_EPISODES = 2
 EVAL_KEY = METRIC_ALIASES["eval"]
+NO_RESULT = ("not finished", "skipped (below)")  # a row's result cell without seeds: unfinished, skipped
 
 
 class BenchmarkError(ValueError):
@@ -256,9 +257,9 @@ def format_table(rows: Sequence[Row], suite: Suite, smoke: bool) -> str:
         budget = min(row.pair.budget, SMOKE_BUDGET) if smoke else row.pair.budget
         reference, verdict = zoo_cells(row, smoke)
         if row.skipped:
-            result, seeds, wall, speed, verdict = "skipped (below)", "0", "-", "-", "not run"
+            result, seeds, wall, speed, verdict = NO_RESULT[1], "0", "-", "-", "not run"
         elif not row.returns:
-            result, seeds, wall, speed = "not finished", f"0/{len(seeds_of(suite, smoke))}", "-", "-"
+            result, seeds, wall, speed = NO_RESULT[0], f"0/{len(seeds_of(suite, smoke))}", "-", "-"
         else:
             result = _mean_std(row.returns)
             seeds = f"{len(row.returns)}/{len(row.returns) + row.unfinished}"
@@ -298,7 +299,7 @@ def carry_rows(rows: Sequence[Row], old_section: str) -> None:
     old = {}
     for line in old_section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) > 4 and cells[3] not in ("not finished", "skipped (below)"):
+        if len(cells) > 4 and cells[3] not in NO_RESULT:
             old[(cells[0], cells[1], cells[2].split(" (")[0])] = line
     for row in rows:
         if not row.returns and not row.skipped:
